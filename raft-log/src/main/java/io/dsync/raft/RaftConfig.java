@@ -1,0 +1,66 @@
+package io.dsync.raft;
+
+import java.util.List;
+
+/**
+ * Every tunable of the Raft layer, its default and its validation, in one place (the habit of
+ * Ratis' {@code RaftServerConfigKeys}).
+ *
+ * @param nodeId this node's id (non-empty, {@code [A-Za-z0-9_.-]{1,64}})
+ * @param voters the ids of the voting members, this node included
+ * @param tickMs the length of one logical tick, in ms (default 50)
+ * @param electionTicks a follower that hears no leader for a random number of ticks in
+ *     {@code [electionTicks, 2 * electionTicks)} starts an election (Raft §5.2; default 10)
+ * @param heartbeatTicks a leader sends heartbeats every this many ticks (default 1); must be
+ *     below {@code electionTicks}
+ * @param maxProposalQueue proposals waiting for the Raft thread at most; past it proposals are
+ *     refused with {@link OverloadedException} (default 8192)
+ * @param maxBatchBytes the most command bytes one Ready appends (one fsync), in bytes (default
+ *     8 MiB)
+ * @param maxApplyQueue committed batches waiting for the apply thread at most (default 64);
+ *     when full the Raft thread stops taking proposals until apply catches up
+ */
+public record RaftConfig(
+    String nodeId,
+    List<String> voters,
+    long tickMs,
+    int electionTicks,
+    int heartbeatTicks,
+    int maxProposalQueue,
+    long maxBatchBytes,
+    int maxApplyQueue) {
+
+  /**
+   * @throws IllegalArgumentException on any unsafe or meaningless combination
+   */
+  public RaftConfig {
+    if (nodeId == null || !nodeId.matches("[A-Za-z0-9_.-]{1,64}")) {
+      throw new IllegalArgumentException("node id must match [A-Za-z0-9_.-]{1,64}: " + nodeId);
+    }
+    voters = List.copyOf(voters);
+    if (!voters.contains(nodeId)) {
+      throw new IllegalArgumentException("voters " + voters + " must include this node " + nodeId);
+    }
+    if (voters.stream().distinct().count() != voters.size()) {
+      throw new IllegalArgumentException("duplicate voter in " + voters);
+    }
+    if (tickMs < 1) {
+      throw new IllegalArgumentException("tickMs must be >= 1");
+    }
+    if (heartbeatTicks < 1 || electionTicks <= heartbeatTicks) {
+      throw new IllegalArgumentException("need 1 <= heartbeatTicks < electionTicks");
+    }
+    if (maxProposalQueue < 1 || maxApplyQueue < 1 || maxBatchBytes < 1024) {
+      throw new IllegalArgumentException("queue sizes must be >= 1 and maxBatchBytes >= 1 KiB");
+    }
+  }
+
+  /**
+   * @param nodeId this node's id
+   * @param voters all voting members, this node included
+   * @return a config with the defaults described on the record
+   */
+  public static RaftConfig defaults(String nodeId, List<String> voters) {
+    return new RaftConfig(nodeId, voters, 50, 10, 1, 8192, 8L << 20, 64);
+  }
+}

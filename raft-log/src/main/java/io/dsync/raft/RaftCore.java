@@ -1,0 +1,532 @@
+package io.dsync.raft;
+
+import io.dsync.raft.RaftMessage.AppendEntries;
+import io.dsync.raft.RaftMessage.AppendEntriesResponse;
+import io.dsync.raft.RaftMessage.RequestVote;
+import io.dsync.raft.RaftMessage.RequestVoteResponse;
+import io.dsync.raft.proto.EntryType;
+import io.dsync.storage.HardState;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * The Raft protocol as a pure, single-threaded state machine (the shape of etcd's {@code raft}):
+ * inputs are {@link #tick(long)}, {@link #step(RaftMessage)} and {@link #propose(List, long)};
+ * the output is a {@link Ready} of what to persist, send and apply. It performs no I/O, reads no
+ * clock and draws randomness only from the seeded {@link Random} it is given, so a simulation
+ * can replay any schedule exactly.
+ *
+ * <p>Implements leader election (§5.2), log replication with the consistency check (§5.3), the
+ * election restriction (§5.4.1), and commits only entries of the current term by counting
+ * replicas (§5.4.2), using a no-op entry at the start of each term (§8). PreVote, CheckQuorum,
+ * snapshots, ReadIndex and membership changes come with the cluster work.
+ *
+ * <p>Log layout: entries up to {@link #stableIndex()} are on disk (read through
+ * {@link StableLog}); every entry after the last one handed out for apply is also kept in memory,
+ * so applying never reads the disk.
+ *
+ * <p>Not thread-safe: one driver thread owns it.
+ */
+public final class RaftCore {
+  /** Read access to the entries already on disk. */
+  public interface StableLog {
+    /** @return the index of the last entry on disk, or 0 when there is none */
+    long lastIndex();
+
+    /** @return the entry at {@code index}, or {@code null} if not on disk */
+    Entry entry(long index);
+
+    /** @return entries {@code [from, toExclusive)} in order, at least one if non-empty, about {@code maxBytes} at most */
+    List<Entry> entries(long from, long toExclusive, long maxBytes);
+  }
+
+  private final String id;
+  private final RaftConfig config;
+  private final StableLog stable;
+  private final Random random;
+  private final List<String> voters;
+  private final int quorum;
+
+  private long term;
+  private String votedFor;
+  private String leaderId;
+  private Role role = Role.FOLLOWER;
+  private HardState savedHardState;
+
+  /** Entries (appliedHandedOut, lastIndex], in memory; index of the first is {@code memFrom}. */
+  private final ArrayList<Entry> mem = new ArrayList<>();
+  private long memFrom;
+  private long stableIndex;
+  private long commitIndex;
+  private long appliedHandedOut;
+
+  private final Map<String, Progress> progress = new TreeMap<>();
+  private final TreeSet<String> votesGranted = new TreeSet<>();
+  private final TreeSet<String> votesRejected = new TreeSet<>();
+  private long termStartIndex;
+  private List<RaftMessage> outbox = new ArrayList<>();
+
+  private int electionElapsed;
+  private int heartbeatElapsed;
+  private int randomizedElectionTimeout;
+  private long lastTimestampMs;
+
+  /** A follower's replication progress as the leader sees it (etcd's {@code tracker.Progress}). */
+  private static final class Progress {
+    long match;
+    long next;
+
+    Progress(long next) {
+      this.next = next;
+    }
+  }
+
+  /**
+   * Restores a node from its durable state.
+   *
+   * @param config the node's configuration
+   * @param hardState the saved term and vote
+   * @param stable the entries on disk
+   * @param lastApplied the state machine's applied index; entries after it are loaded into memory
+   * @param random the source of randomized election timeouts (seeded in simulations)
+   */
+  public RaftCore(RaftConfig config, HardState hardState, StableLog stable, long lastApplied, Random random) {
+    this.id = config.nodeId();
+    this.config = config;
+    this.stable = stable;
+    this.random = random;
+    this.voters = List.copyOf(new TreeSet<>(config.voters()));
+    this.quorum = voters.size() / 2 + 1;
+    this.term = hardState.term();
+    this.votedFor = hardState.votedFor();
+    this.savedHardState = hardState;
+    this.stableIndex = stable.lastIndex();
+    if (lastApplied > stableIndex) {
+      throw new IllegalStateException(
+          "state machine applied " + lastApplied + " but the log ends at " + stableIndex);
+    }
+    this.appliedHandedOut = lastApplied;
+    this.commitIndex = lastApplied;
+    this.memFrom = lastApplied + 1;
+    for (long i = memFrom; i <= stableIndex; ) {
+      List<Entry> chunk = stable.entries(i, stableIndex + 1, 64L << 20);
+      mem.addAll(chunk);
+      i += chunk.size();
+      if (chunk.isEmpty()) {
+        throw new IllegalStateException("log hole at " + i);
+      }
+    }
+    if (!mem.isEmpty()) {
+      lastTimestampMs = mem.get(mem.size() - 1).timestampMs();
+    }
+    resetElectionTimeout();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /**
+   * Advances logical time by one tick.
+   *
+   * @param nowMs the driver's clock, used only to stamp entries this node appends as leader
+   */
+  public void tick(long nowMs) {
+    observeTime(nowMs);
+    if (role == Role.LEADER) {
+      if (++heartbeatElapsed >= config.heartbeatTicks()) {
+        heartbeatElapsed = 0;
+        broadcastAppend();
+      }
+      return;
+    }
+    electionElapsed++;
+    if (voters.size() == 1 || electionElapsed >= randomizedElectionTimeout) {
+      campaign();
+    }
+  }
+
+  /**
+   * Appends commands as new entries of the current term.
+   *
+   * @param commands command bytes, in order
+   * @param nowMs the leader's clock, stamped on the entries (clamped to never go back)
+   * @return the index of the first new entry
+   * @throws NotLeaderException if this node is not the leader
+   */
+  public long propose(List<byte[]> commands, long nowMs) {
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "not the leader; leader is " + leaderId);
+    }
+    observeTime(nowMs);
+    long first = lastIndex() + 1;
+    for (byte[] c : commands) {
+      mem.add(new Entry(lastIndex() + 1, term, EntryType.ENTRY_NORMAL, lastTimestampMs, c));
+    }
+    broadcastAppend();
+    maybeCommit();
+    return first;
+  }
+
+  /**
+   * Handles a message from a peer.
+   *
+   * @param m the message; messages not addressed to this node are ignored
+   */
+  public void step(RaftMessage m) {
+    if (!id.equals(m.to())) {
+      return;
+    }
+    if (m.term() > term) {
+      boolean fromLeader = m instanceof AppendEntries;
+      becomeFollower(m.term(), fromLeader ? m.from() : null);
+    }
+    switch (m) {
+      case RequestVote rv -> handleRequestVote(rv);
+      case RequestVoteResponse r -> handleVoteResponse(r);
+      case AppendEntries ae -> handleAppendEntries(ae);
+      case AppendEntriesResponse r -> handleAppendResponse(r);
+    }
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  /** @return whether {@link #ready()} has anything to do */
+  public boolean hasReady() {
+    return !outbox.isEmpty()
+        || !currentHardState().equals(savedHardState)
+        || lastIndex() > stableIndex
+        || Math.min(commitIndex, stableIndex) > appliedHandedOut;
+  }
+
+  /**
+   * Collects the work for the driver. Call {@link #advance(Ready)} once it is done, before any
+   * other input.
+   */
+  public Ready ready() {
+    HardState hs = currentHardState();
+    List<Entry> toPersist =
+        lastIndex() > stableIndex ? List.copyOf(memSlice(stableIndex + 1, lastIndex() + 1)) : List.of();
+    long applyTo = Math.min(commitIndex, stableIndex);
+    List<Entry> toApply =
+        applyTo > appliedHandedOut ? List.copyOf(memSlice(appliedHandedOut + 1, applyTo + 1)) : List.of();
+    List<RaftMessage> msgs = outbox;
+    outbox = new ArrayList<>();
+    return new Ready(hs.equals(savedHardState) ? null : hs, stableIndex + 1, toPersist, msgs, toApply);
+  }
+
+  /**
+   * Records that the driver persisted, sent and queued for apply what {@code rd} asked.
+   *
+   * @param rd the value returned by the last {@link #ready()}
+   */
+  public void advance(Ready rd) {
+    if (rd.hardState() != null) {
+      savedHardState = rd.hardState();
+    }
+    if (!rd.entries().isEmpty()) {
+      stableIndex = rd.entries().get(rd.entries().size() - 1).index();
+      if (role == Role.LEADER) {
+        maybeCommit();
+      }
+    }
+    if (!rd.committedEntries().isEmpty()) {
+      appliedHandedOut = rd.committedEntries().get(rd.committedEntries().size() - 1).index();
+      int drop = (int) (appliedHandedOut - memFrom + 1);
+      mem.subList(0, drop).clear();
+      memFrom = appliedHandedOut + 1;
+    }
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /** @return this node's id */
+  public String id() {
+    return id;
+  }
+
+  /** @return the current term */
+  public long term() {
+    return term;
+  }
+
+  /** @return the current role */
+  public Role role() {
+    return role;
+  }
+
+  /** @return the leader of the current term as far as this node knows, or {@code null} */
+  public String leaderId() {
+    return leaderId;
+  }
+
+  /** @return the highest index known to be committed */
+  public long commitIndex() {
+    return commitIndex;
+  }
+
+  /** @return the index of the last entry, durable or not */
+  public long lastIndex() {
+    return memFrom + mem.size() - 1;
+  }
+
+  /** @return the index of the last entry on disk */
+  public long stableIndex() {
+    return stableIndex;
+  }
+
+  /** @return the voting members, sorted */
+  public List<String> voters() {
+    return voters;
+  }
+
+  /**
+   * @return each voter's match index as the leader tracks it (this node: its stable index); empty
+   *     unless leader
+   */
+  public Map<String, Long> matchIndexes() {
+    if (role != Role.LEADER) {
+      return Map.of();
+    }
+    Map<String, Long> out = new TreeMap<>();
+    for (String v : voters) {
+      out.put(v, v.equals(id) ? stableIndex : progress.get(v).match);
+    }
+    return Collections.unmodifiableMap(out);
+  }
+
+  // ---------------------------------------------------------------- elections (§5.2)
+
+  private void campaign() {
+    role = Role.CANDIDATE;
+    term++;
+    votedFor = id;
+    leaderId = null;
+    votesGranted.clear();
+    votesRejected.clear();
+    votesGranted.add(id);
+    resetElectionTimeout();
+    if (votesGranted.size() >= quorum) {
+      becomeLeader();
+      return;
+    }
+    long lastIndex = lastIndex();
+    long lastTerm = termAt(lastIndex);
+    for (String peer : voters) {
+      if (!peer.equals(id)) {
+        outbox.add(new RequestVote(id, peer, term, lastIndex, lastTerm));
+      }
+    }
+  }
+
+  private void handleRequestVote(RequestVote rv) {
+    boolean grant = false;
+    if (rv.term() >= term && (votedFor == null || votedFor.equals(rv.from()))) {
+      long myLastIndex = lastIndex();
+      long myLastTerm = termAt(myLastIndex);
+      // §5.4.1: the candidate's log must be at least as up-to-date as ours.
+      grant = rv.lastLogTerm() > myLastTerm
+          || (rv.lastLogTerm() == myLastTerm && rv.lastLogIndex() >= myLastIndex);
+    }
+    if (grant) {
+      votedFor = rv.from();
+      electionElapsed = 0;
+    }
+    outbox.add(new RequestVoteResponse(id, rv.from(), term, grant));
+  }
+
+  private void handleVoteResponse(RequestVoteResponse r) {
+    if (role != Role.CANDIDATE || r.term() != term) {
+      return;
+    }
+    (r.granted() ? votesGranted : votesRejected).add(r.from());
+    if (votesGranted.size() >= quorum) {
+      becomeLeader();
+    } else if (votesRejected.size() >= quorum) {
+      becomeFollower(term, null);
+    }
+  }
+
+  private void becomeFollower(long newTerm, String leader) {
+    if (newTerm > term) {
+      term = newTerm;
+      votedFor = null;
+    }
+    role = Role.FOLLOWER;
+    leaderId = leader;
+    electionElapsed = 0;
+    resetElectionTimeout();
+  }
+
+  private void becomeLeader() {
+    role = Role.LEADER;
+    leaderId = id;
+    heartbeatElapsed = 0;
+    progress.clear();
+    for (String peer : voters) {
+      if (!peer.equals(id)) {
+        progress.put(peer, new Progress(lastIndex() + 1));
+      }
+    }
+    // §8: a no-op of the new term lets earlier terms' entries commit (§5.4.2).
+    termStartIndex = lastIndex() + 1;
+    mem.add(new Entry(termStartIndex, term, EntryType.ENTRY_NOOP, lastTimestampMs, new byte[0]));
+    broadcastAppend();
+    maybeCommit();
+  }
+
+  // ---------------------------------------------------------------- replication (§5.3)
+
+  private void broadcastAppend() {
+    for (String peer : progress.keySet()) {
+      sendAppend(peer);
+    }
+  }
+
+  private void sendAppend(String peer) {
+    Progress pr = progress.get(peer);
+    long prev = pr.next - 1;
+    List<Entry> entries = List.of();
+    if (pr.next <= lastIndex()) {
+      entries = entriesFrom(pr.next, config.maxBatchBytes());
+      pr.next = entries.get(entries.size() - 1).index() + 1;
+    }
+    outbox.add(new AppendEntries(id, peer, term, prev, termAt(prev), entries, commitIndex));
+  }
+
+  private void handleAppendEntries(AppendEntries ae) {
+    if (ae.term() < term) {
+      outbox.add(new AppendEntriesResponse(id, ae.from(), term, false, lastIndex()));
+      return;
+    }
+    if (role != Role.FOLLOWER || leaderId == null) {
+      becomeFollower(ae.term(), ae.from());
+    }
+    electionElapsed = 0;
+    long prev = ae.prevLogIndex();
+    boolean matches = prev <= commitIndex || (prev <= lastIndex() && termAt(prev) == ae.prevLogTerm());
+    if (!matches) {
+      outbox.add(new AppendEntriesResponse(id, ae.from(), term, false, Math.min(prev - 1, lastIndex())));
+      return;
+    }
+    for (Entry e : ae.entries()) {
+      if (e.index() <= commitIndex) {
+        continue; // committed entries are identical on every node (Log Matching)
+      }
+      if (e.index() <= lastIndex()) {
+        if (termAt(e.index()) == e.term()) {
+          continue;
+        }
+        truncateFrom(e.index());
+      }
+      mem.add(e);
+    }
+    long lastNew = prev + ae.entries().size();
+    if (ae.leaderCommit() > commitIndex) {
+      commitIndex = Math.max(commitIndex, Math.min(ae.leaderCommit(), lastNew));
+    }
+    outbox.add(new AppendEntriesResponse(id, ae.from(), term, true, lastNew));
+  }
+
+  private void handleAppendResponse(AppendEntriesResponse r) {
+    if (role != Role.LEADER || r.term() != term) {
+      return;
+    }
+    Progress pr = progress.get(r.from());
+    if (pr == null) {
+      return;
+    }
+    if (r.success()) {
+      if (r.matchIndex() > pr.match) {
+        pr.match = r.matchIndex();
+        pr.next = Math.max(pr.next, pr.match + 1);
+        maybeCommit();
+      }
+      if (pr.next <= lastIndex()) {
+        sendAppend(r.from());
+      }
+    } else {
+      pr.next = Math.max(pr.match + 1, Math.min(pr.next - 1, r.matchIndex() + 1));
+      sendAppend(r.from());
+    }
+  }
+
+  private void maybeCommit() {
+    long[] matches = new long[voters.size()];
+    int i = 0;
+    for (String v : voters) {
+      matches[i++] = v.equals(id) ? stableIndex : progress.get(v).match;
+    }
+    java.util.Arrays.sort(matches);
+    long quorumIndex = matches[voters.size() - quorum];
+    // §5.4.2: only entries of the current term are committed by counting replicas.
+    if (quorumIndex > commitIndex && quorumIndex >= termStartIndex) {
+      commitIndex = quorumIndex;
+      broadcastCommitLater();
+    }
+  }
+
+  private void broadcastCommitLater() {
+    // Followers learn the new commit index with the next append or heartbeat.
+  }
+
+  // ---------------------------------------------------------------- log access
+
+  private void truncateFrom(long index) {
+    if (index <= commitIndex) {
+      throw new IllegalStateException("refusing to truncate committed entry " + index);
+    }
+    mem.subList((int) (index - memFrom), mem.size()).clear();
+    stableIndex = Math.min(stableIndex, index - 1);
+  }
+
+  /** @return the term of the entry at {@code index}, 0 for index 0, -1 if unknown */
+  long termAt(long index) {
+    if (index == 0) {
+      return 0;
+    }
+    if (index >= memFrom && index <= lastIndex()) {
+      return mem.get((int) (index - memFrom)).term();
+    }
+    Entry e = index <= stableIndex ? stable.entry(index) : null;
+    return e == null ? -1 : e.term();
+  }
+
+  private List<Entry> memSlice(long from, long toExclusive) {
+    return mem.subList((int) (from - memFrom), (int) (toExclusive - memFrom));
+  }
+
+  private List<Entry> entriesFrom(long from, long maxBytes) {
+    if (from >= memFrom) {
+      List<Entry> out = new ArrayList<>();
+      long bytes = 0;
+      for (long i = from; i <= lastIndex(); i++) {
+        Entry e = mem.get((int) (i - memFrom));
+        if (!out.isEmpty() && bytes + e.approximateBytes() > maxBytes) {
+          break;
+        }
+        out.add(e);
+        bytes += e.approximateBytes();
+      }
+      return out;
+    }
+    return stable.entries(from, memFrom, maxBytes);
+  }
+
+  private HardState currentHardState() {
+    return new HardState(term, votedFor);
+  }
+
+  private void resetElectionTimeout() {
+    randomizedElectionTimeout = config.electionTicks() + random.nextInt(config.electionTicks());
+  }
+
+  private void observeTime(long nowMs) {
+    if (nowMs > lastTimestampMs) {
+      lastTimestampMs = nowMs;
+    }
+  }
+}

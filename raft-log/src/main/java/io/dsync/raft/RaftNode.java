@@ -1,0 +1,448 @@
+package io.dsync.raft;
+
+import io.dsync.storage.NodeStorage;
+import io.dsync.storage.RaftLogStore;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongConsumer;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The driver around {@link RaftCore}: it owns the Raft thread, the apply thread, the timer and
+ * the disk, and turns proposals into applied results.
+ *
+ * <p>The write path: callers {@link #propose} commands into a bounded queue; the Raft thread
+ * drains every waiting proposal (up to {@link RaftConfig#maxBatchBytes()}) into one
+ * {@link Ready}, appends it to the log in one {@code WriteBatch} with one fsync (group commit),
+ * sends messages, and hands committed entries to the apply thread, which applies them in
+ * batches and completes the proposals' futures with the state machine's results. While the
+ * apply thread works on one batch, the Raft thread is already fsyncing the next.
+ *
+ * <p>Backpressure: a full proposal queue refuses new proposals at once with
+ * {@link OverloadedException}; a full apply queue blocks the Raft thread, which then stops
+ * draining proposals, so the proposal queue fills and refuses. Memory stays bounded.
+ *
+ * <p>Thread safety: {@link #propose}, the status getters and {@link #close()} may be called from
+ * any thread.
+ */
+public final class RaftNode implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(RaftNode.class);
+  private static final Object TICK = new Object();
+  private static final Object WAKE = new Object();
+
+  private final RaftConfig config;
+  private final NodeStorage storage;
+  private final StateMachine stateMachine;
+  private final Transport transport;
+  private final LongSupplier clockMs;
+  private final RaftMetrics metrics;
+  private final RaftCore core;
+
+  private final ArrayBlockingQueue<Proposal> proposals;
+  private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
+  private final BlockingQueue<List<Entry>> applyQueue;
+  private final Map<Long, Proposal> pending = new ConcurrentHashMap<>();
+  private final AtomicBoolean wakePending = new AtomicBoolean();
+  private final List<LongConsumer> appliedListeners = new CopyOnWriteArrayList<>();
+
+  private final Thread raftThread;
+  private final Thread applyThread;
+  private final Thread tickThread;
+  private volatile boolean running;
+  private volatile Throwable failure;
+
+  private volatile Role role = Role.FOLLOWER;
+  private volatile long term;
+  private volatile String leaderId;
+  private volatile long commitIndex;
+  private volatile long lastIndex;
+  private volatile long appliedIndex;
+  private volatile Map<String, Long> matchIndexes = Map.of();
+
+  private record Proposal(byte[] command, CompletableFuture<Object> future, long[] termHolder) {}
+
+  /**
+   * Builds a node from its durable state; call {@link #start()} to run it.
+   *
+   * @param config Raft settings
+   * @param storage the node's open storage (the log and hard state are read from it)
+   * @param stateMachine the state machines, already recovered to their {@code lastApplied}
+   * @param transport the peer transport ({@link Transport#LOCAL} for a one-voter group)
+   * @param clockMs the wall clock in ms, used only to stamp entries and drive ticks
+   * @param metrics where to report
+   * @param random the source of election-timeout randomness
+   */
+  public RaftNode(
+      RaftConfig config,
+      NodeStorage storage,
+      StateMachine stateMachine,
+      Transport transport,
+      LongSupplier clockMs,
+      RaftMetrics metrics,
+      Random random) {
+    this.config = config;
+    this.storage = storage;
+    this.stateMachine = stateMachine;
+    this.transport = transport;
+    this.clockMs = clockMs;
+    this.metrics = metrics;
+    this.proposals = new ArrayBlockingQueue<>(config.maxProposalQueue());
+    this.applyQueue = new ArrayBlockingQueue<>(config.maxApplyQueue());
+    RaftLogStore logStore = storage.log();
+    RaftCore.StableLog stable =
+        new RaftCore.StableLog() {
+          @Override
+          public long lastIndex() {
+            return logStore.lastIndex();
+          }
+
+          @Override
+          public Entry entry(long index) {
+            byte[] b = logStore.get(index);
+            return b == null ? null : Entry.decode(b);
+          }
+
+          @Override
+          public List<Entry> entries(long from, long toExclusive, long maxBytes) {
+            List<Entry> out = new ArrayList<>();
+            for (byte[] b : logStore.read(from, toExclusive, maxBytes)) {
+              out.add(Entry.decode(b));
+            }
+            return out;
+          }
+        };
+    this.appliedIndex = stateMachine.lastApplied();
+    this.core = new RaftCore(config, storage.meta().loadHardState(), stable, appliedIndex, random);
+    this.lastIndex = core.lastIndex();
+    this.commitIndex = core.commitIndex();
+    this.term = core.term();
+    transport.onReceive(m -> enqueue(m));
+    this.raftThread = Thread.ofPlatform().name("raft-" + config.nodeId()).unstarted(this::raftLoop);
+    this.applyThread = Thread.ofPlatform().name("apply-" + config.nodeId()).unstarted(this::applyLoop);
+    this.tickThread = Thread.ofPlatform().daemon().name("tick-" + config.nodeId()).unstarted(this::tickLoop);
+  }
+
+  /** Starts the threads. */
+  public void start() {
+    running = true;
+    applyThread.start();
+    raftThread.start();
+    tickThread.start();
+  }
+
+  /**
+   * Proposes one command. The future completes with the state machine's result once the command
+   * is committed and applied, or exceptionally with {@link NotLeaderException} if this node is
+   * not the leader or its entry was overwritten by another leader's.
+   *
+   * @param command the encoded command
+   * @return the future result
+   * @throws OverloadedException at once when the proposal queue is full
+   * @throws NotLeaderException at once when this node knows it is not the leader
+   * @throws IllegalStateException if the node is stopped or failed
+   */
+  public CompletableFuture<Object> propose(byte[] command) {
+    checkRunning();
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "this node is not the leader");
+    }
+    Proposal p = new Proposal(command, new CompletableFuture<>(), new long[1]);
+    if (!proposals.offer(p)) {
+      metrics.proposalsRejected.inc();
+      throw new OverloadedException(
+          "proposal queue full (" + config.maxProposalQueue() + " waiting); retry shortly");
+    }
+    metrics.proposals.inc();
+    wake();
+    return p.future;
+  }
+
+  /**
+   * Registers a callback run on the apply thread after each applied batch, with the new applied
+   * index (used to wake long polls). It must be quick and must not block.
+   */
+  public void onApplied(LongConsumer listener) {
+    appliedListeners.add(listener);
+  }
+
+  /** @return this node's configuration */
+  public RaftConfig config() {
+    return config;
+  }
+
+  /** @return the role as of the last Raft step */
+  public Role role() {
+    return role;
+  }
+
+  /** @return the current term */
+  public long term() {
+    return term;
+  }
+
+  /** @return the known leader, or {@code null} */
+  public String leaderId() {
+    return leaderId;
+  }
+
+  /** @return the commit index */
+  public long commitIndex() {
+    return commitIndex;
+  }
+
+  /** @return the applied index: every entry up to it is in the state machines */
+  public long appliedIndex() {
+    return appliedIndex;
+  }
+
+  /** @return the last log index */
+  public long lastIndex() {
+    return lastIndex;
+  }
+
+  /** @return each voter's match index (leader only; empty otherwise) */
+  public Map<String, Long> matchIndexes() {
+    return matchIndexes;
+  }
+
+  /** @return the number of proposals waiting for the Raft thread */
+  public int proposalQueueDepth() {
+    return proposals.size();
+  }
+
+  /** @return whether the node is running and has not failed */
+  public boolean isHealthy() {
+    return running && failure == null;
+  }
+
+  private void checkRunning() {
+    if (failure != null) {
+      throw new IllegalStateException("raft node failed: " + failure, failure);
+    }
+    if (!running) {
+      throw new IllegalStateException("raft node is not running");
+    }
+  }
+
+  private void enqueue(Object event) {
+    inbox.offer(event);
+  }
+
+  private void wake() {
+    if (wakePending.compareAndSet(false, true)) {
+      inbox.offer(WAKE);
+    }
+  }
+
+  private void tickLoop() {
+    while (running) {
+      try {
+        Thread.sleep(config.tickMs());
+      } catch (InterruptedException e) {
+        return;
+      }
+      enqueue(TICK);
+    }
+  }
+
+  private void raftLoop() {
+    List<Object> events = new ArrayList<>();
+    List<Proposal> batch = new ArrayList<>();
+    List<byte[]> commands = new ArrayList<>();
+    try {
+      while (running) {
+        Object first = inbox.poll(config.tickMs(), TimeUnit.MILLISECONDS);
+        if (first != null) {
+          events.add(first);
+          inbox.drainTo(events);
+        }
+        wakePending.set(false);
+        for (Object ev : events) {
+          if (ev == TICK) {
+            core.tick(clockMs.getAsLong());
+          } else if (ev instanceof RaftMessage m) {
+            core.step(m);
+          }
+        }
+        events.clear();
+        drainProposals(batch, commands);
+        while (core.hasReady()) {
+          handleReady(core.ready());
+        }
+        publishStatus();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Throwable t) {
+      fail(t);
+    }
+  }
+
+  private void drainProposals(List<Proposal> batch, List<byte[]> commands) {
+    long bytes = 0;
+    Proposal p;
+    while (bytes < config.maxBatchBytes() && (p = proposals.poll()) != null) {
+      batch.add(p);
+      commands.add(p.command);
+      bytes += p.command.length;
+    }
+    if (batch.isEmpty()) {
+      return;
+    }
+    try {
+      long index = core.propose(commands, clockMs.getAsLong());
+      long t = core.term();
+      for (Proposal q : batch) {
+        q.termHolder[0] = t;
+        pending.put(index++, q);
+      }
+    } catch (NotLeaderException e) {
+      for (Proposal q : batch) {
+        q.future.completeExceptionally(e);
+      }
+    }
+    batch.clear();
+    commands.clear();
+    if (!proposals.isEmpty()) {
+      wake();
+    }
+  }
+
+  private void handleReady(Ready rd) throws InterruptedException {
+    if (rd.hardState() != null) {
+      storage.meta().saveHardState(rd.hardState());
+    }
+    if (!rd.entries().isEmpty()) {
+      List<byte[]> encoded = new ArrayList<>(rd.entries().size());
+      for (Entry e : rd.entries()) {
+        encoded.add(e.encode());
+      }
+      long t0 = System.nanoTime();
+      storage.log().append(rd.entriesFromIndex(), encoded);
+      metrics.appendSeconds.observe((System.nanoTime() - t0) / 1e9);
+      metrics.appendBatchEntries.observe(rd.entries().size());
+    }
+    for (RaftMessage m : rd.messages()) {
+      transport.send(m);
+    }
+    if (!rd.committedEntries().isEmpty()) {
+      applyQueue.put(rd.committedEntries());
+    }
+    core.advance(rd);
+  }
+
+  private void publishStatus() {
+    Role r = core.role();
+    if (r != role && r == Role.CANDIDATE) {
+      metrics.elections.inc();
+    }
+    if (r != role) {
+      log.info("node {} is now {} in term {}", config.nodeId(), r, core.term());
+    }
+    role = r;
+    term = core.term();
+    leaderId = core.leaderId();
+    commitIndex = core.commitIndex();
+    lastIndex = core.lastIndex();
+    matchIndexes = core.matchIndexes();
+    metrics.term.set(term);
+    metrics.commitIndex.set(commitIndex);
+    metrics.lastIndex.set(lastIndex);
+    metrics.isLeader.set(r == Role.LEADER ? 1 : 0);
+    metrics.proposalQueueDepth.set(proposals.size());
+  }
+
+  private void applyLoop() {
+    List<List<Entry>> batches = new ArrayList<>();
+    List<Entry> entries = new ArrayList<>();
+    try {
+      while (running || !applyQueue.isEmpty()) {
+        List<Entry> first = applyQueue.poll(100, TimeUnit.MILLISECONDS);
+        if (first == null) {
+          continue;
+        }
+        batches.add(first);
+        applyQueue.drainTo(batches);
+        for (List<Entry> b : batches) {
+          entries.addAll(b);
+        }
+        long t0 = System.nanoTime();
+        List<Object> results = stateMachine.apply(entries);
+        metrics.applySeconds.observe((System.nanoTime() - t0) / 1e9);
+        for (int i = 0; i < entries.size(); i++) {
+          Entry e = entries.get(i);
+          Proposal p = pending.remove(e.index());
+          if (p != null) {
+            if (p.termHolder[0] == e.term()) {
+              p.future.complete(results.get(i));
+            } else {
+              p.future.completeExceptionally(
+                  new NotLeaderException(null, "leadership changed; the proposal was not committed"));
+            }
+          }
+        }
+        long applied = entries.get(entries.size() - 1).index();
+        appliedIndex = applied;
+        metrics.appliedIndex.set(applied);
+        for (LongConsumer l : appliedListeners) {
+          l.accept(applied);
+        }
+        batches.clear();
+        entries.clear();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Throwable t) {
+      fail(t);
+    }
+  }
+
+  private void fail(Throwable t) {
+    log.error("raft node {} failed; it stops serving writes", config.nodeId(), t);
+    failure = t;
+    running = false;
+    failPending(new IllegalStateException("raft node failed: " + t));
+  }
+
+  private void failPending(RuntimeException e) {
+    Proposal p;
+    while ((p = proposals.poll()) != null) {
+      p.future.completeExceptionally(e);
+    }
+    for (Long index : new ArrayList<>(pending.keySet())) {
+      Proposal q = pending.remove(index);
+      if (q != null) {
+        q.future.completeExceptionally(e);
+      }
+    }
+  }
+
+  /**
+   * Stops the threads (waiting for the apply thread to finish what was committed) and fails
+   * proposals still waiting. Does not close the storage or the transport.
+   */
+  @Override
+  public void close() {
+    running = false;
+    tickThread.interrupt();
+    try {
+      raftThread.join(5_000);
+      applyThread.join(5_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    failPending(new IllegalStateException("raft node stopped"));
+  }
+}

@@ -1,0 +1,29 @@
+package io.dsync.raft;
+
+import io.dsync.storage.HardState;
+import java.util.List;
+
+/**
+ * What the driver must do after feeding the core (the shape of etcd raft's {@code Ready}): save
+ * the hard state and the entries (one fsync), then send the messages, then apply the committed
+ * entries, then call {@link RaftCore#advance(Ready)}.
+ *
+ * @param hardState the term/vote to save before anything else, or {@code null} if unchanged
+ * @param entriesFromIndex the index of the first of {@code entries}; entries already stored at
+ *     or after it are replaced (meaningless when {@code entries} is empty)
+ * @param entries new entries to append durably
+ * @param messages to send once the hard state and entries are durable
+ * @param committedEntries entries to apply to the state machine, in order
+ */
+public record Ready(
+    HardState hardState,
+    long entriesFromIndex,
+    List<Entry> entries,
+    List<RaftMessage> messages,
+    List<Entry> committedEntries) {
+
+  /** @return whether there is nothing to do */
+  public boolean isEmpty() {
+    return hardState == null && entries.isEmpty() && messages.isEmpty() && committedEntries.isEmpty();
+  }
+}

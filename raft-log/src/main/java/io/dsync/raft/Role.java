@@ -1,0 +1,11 @@
+package io.dsync.raft;
+
+/** A node's role in its current term (Raft §5.1). Learners come with membership changes. */
+public enum Role {
+  /** Accepts entries from a leader; votes. */
+  FOLLOWER,
+  /** Asking for votes to become leader of a new term. */
+  CANDIDATE,
+  /** Accepts proposals, replicates, decides the commit index. */
+  LEADER
+}

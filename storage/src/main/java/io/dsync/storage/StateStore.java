@@ -1,0 +1,210 @@
+package io.dsync.storage;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.ReadOptions;
+import org.rocksdb.RocksDB;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.RocksIterator;
+import org.rocksdb.Slice;
+import org.rocksdb.WriteBatch;
+import org.rocksdb.WriteOptions;
+
+/**
+ * The state machines' column families and {@code lastApplied}, the index of the last Raft entry
+ * whose effects they hold.
+ *
+ * <p>The one rule: state changes reach disk only through {@link #commit(StateBatch, long)},
+ * which writes the batch's changes and the new {@code lastApplied} in one atomic
+ * {@code WriteBatch}. So after any crash the state on disk is exactly the effect of the log up to
+ * the {@code lastApplied} on disk, and recovery replays the log from there. The commit does not
+ * fsync: the Raft log is the durable record, and the next synced log append (same WAL) makes the
+ * commit durable too.
+ *
+ * <p>Thread safety: one writer thread (the apply loop) commits; any thread may read.
+ */
+public final class StateStore {
+  private static final byte[] LAST_APPLIED_KEY = "last_applied".getBytes(StandardCharsets.UTF_8);
+
+  private final RocksDB db;
+  private final ColumnFamilyHandle metaCf;
+  private final Map<String, Column> columns;
+  private final WriteOptions asyncWrite;
+  private volatile long lastApplied;
+
+  StateStore(
+      RocksDB db,
+      ColumnFamilyHandle metaCf,
+      Map<String, ColumnFamilyHandle> handles,
+      WriteOptions asyncWrite)
+      throws RocksDBException {
+    this.db = db;
+    this.metaCf = metaCf;
+    this.asyncWrite = asyncWrite;
+    Map<String, Column> cols = new java.util.TreeMap<>();
+    handles.forEach((name, h) -> cols.put(name, new Column(name, h)));
+    this.columns = Map.copyOf(cols);
+    byte[] v = db.get(metaCf, LAST_APPLIED_KEY);
+    this.lastApplied = v == null ? 0 : Bytes.getLong(v, 0);
+  }
+
+  /**
+   * @param name a column family declared when the store was opened
+   * @return its handle
+   * @throws IllegalArgumentException if it was not declared
+   */
+  public Column column(String name) {
+    Column c = columns.get(name);
+    if (c == null) {
+      throw new IllegalArgumentException("undeclared state column family: " + name);
+    }
+    return c;
+  }
+
+  /** @return the index of the last entry whose effects are in the state (0 if none) */
+  public long lastApplied() {
+    return lastApplied;
+  }
+
+  /** @return a new, empty batch; the caller must {@link #commit} or {@link StateBatch#close()} it */
+  public StateBatch newBatch() {
+    return new StateBatch();
+  }
+
+  /**
+   * Writes the batch's changes and {@code lastApplied} atomically (not fsync'd, see the class
+   * doc), then closes the batch.
+   *
+   * @param batch changes gathered by the apply step
+   * @param newLastApplied the index of the last entry those changes come from; must not go back
+   * @throws IllegalArgumentException if {@code newLastApplied < lastApplied()}
+   * @throws StorageException on I/O failure
+   */
+  public void commit(StateBatch batch, long newLastApplied) {
+    if (newLastApplied < lastApplied) {
+      throw new IllegalArgumentException(
+          "lastApplied would go back from " + lastApplied + " to " + newLastApplied);
+    }
+    try (batch) {
+      batch.wb.put(metaCf, LAST_APPLIED_KEY, Bytes.longKey(newLastApplied));
+      db.write(asyncWrite, batch.wb);
+    } catch (RocksDBException e) {
+      throw new StorageException("state commit at " + newLastApplied + " failed", e);
+    }
+    lastApplied = newLastApplied;
+  }
+
+  /** A state column family: reads go straight to RocksDB. Thread-safe. */
+  public final class Column {
+    private final String name;
+    private final ColumnFamilyHandle handle;
+
+    Column(String name, ColumnFamilyHandle handle) {
+      this.name = name;
+      this.handle = handle;
+    }
+
+    /** @return the column family's name */
+    public String name() {
+      return name;
+    }
+
+    /**
+     * @return the value under {@code key}, or {@code null}
+     * @throws StorageException on I/O failure
+     */
+    public byte[] get(byte[] key) {
+      try {
+        return db.get(handle, key);
+      } catch (RocksDBException e) {
+        throw new StorageException("read of " + name + " failed", e);
+      }
+    }
+
+    /**
+     * Reads keys in {@code [from, toExclusive)} in byte order.
+     *
+     * @param from first key (inclusive)
+     * @param toExclusive upper bound (exclusive)
+     * @param maxCount at most this many pairs
+     * @param maxBytes stop once the values passed this many bytes (at least one pair is returned
+     *     when the range is non-empty)
+     * @return the pairs in key order
+     * @throws StorageException on I/O failure
+     */
+    public List<KeyValue> scan(byte[] from, byte[] toExclusive, int maxCount, long maxBytes) {
+      List<KeyValue> out = new ArrayList<>();
+      long bytes = 0;
+      try (Slice upper = new Slice(toExclusive);
+          ReadOptions ro = new ReadOptions().setIterateUpperBound(upper);
+          RocksIterator it = db.newIterator(handle, ro)) {
+        for (it.seek(from); it.isValid() && out.size() < maxCount; it.next()) {
+          byte[] v = it.value();
+          if (!out.isEmpty() && bytes + v.length > maxBytes) {
+            break;
+          }
+          out.add(new KeyValue(it.key(), v));
+          bytes += v.length;
+        }
+      }
+      return out;
+    }
+  }
+
+  /** One key and its value. */
+  public record KeyValue(byte[] key, byte[] value) {}
+
+  /**
+   * Changes to state column families, applied atomically by {@link #commit}. Not thread-safe:
+   * one apply step fills one batch.
+   */
+  public final class StateBatch implements AutoCloseable {
+    private final WriteBatch wb = new WriteBatch();
+
+    private StateBatch() {}
+
+    /** Sets {@code key} to {@code value} in {@code column}. */
+    public StateBatch put(Column column, byte[] key, byte[] value) {
+      try {
+        wb.put(column.handle, key, value);
+      } catch (RocksDBException e) {
+        throw new StorageException("batch put failed", e);
+      }
+      return this;
+    }
+
+    /** Deletes {@code key} from {@code column}. */
+    public StateBatch delete(Column column, byte[] key) {
+      try {
+        wb.delete(column.handle, key);
+      } catch (RocksDBException e) {
+        throw new StorageException("batch delete failed", e);
+      }
+      return this;
+    }
+
+    /** Deletes every key in {@code [from, toExclusive)} of {@code column}. */
+    public StateBatch deleteRange(Column column, byte[] from, byte[] toExclusive) {
+      try {
+        wb.deleteRange(column.handle, from, toExclusive);
+      } catch (RocksDBException e) {
+        throw new StorageException("batch deleteRange failed", e);
+      }
+      return this;
+    }
+
+    /** @return the number of changes gathered */
+    public int count() {
+      return wb.count();
+    }
+
+    /** Discards the batch (if not committed). */
+    @Override
+    public void close() {
+      wb.close();
+    }
+  }
+}
