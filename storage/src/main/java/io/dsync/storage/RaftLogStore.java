@@ -7,6 +7,7 @@ import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksDB;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
+import org.rocksdb.Slice;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
 
@@ -128,7 +129,9 @@ public final class RaftLogStore {
       return out;
     }
     long bytes = 0;
-    try (ReadOptions ro = new ReadOptions().setIterateUpperBound(new org.rocksdb.Slice(Bytes.longKey(to)));
+    boolean capped = false;
+    try (Slice upper = new Slice(Bytes.longKey(to));
+        ReadOptions ro = new ReadOptions().setIterateUpperBound(upper);
         RocksIterator it = db.newIterator(cf, ro)) {
       long expect = from;
       for (it.seek(Bytes.longKey(from)); it.isValid() && expect < to; it.next()) {
@@ -138,11 +141,15 @@ public final class RaftLogStore {
         }
         byte[] v = it.value();
         if (!out.isEmpty() && bytes + v.length > maxBytes) {
+          capped = true;
           break;
         }
         out.add(v);
         bytes += v.length;
         expect++;
+      }
+      if (!capped && expect < to) {
+        throw new StorageException("raft log hole: expected index " + expect + " before " + to);
       }
     }
     return out;

@@ -85,6 +85,7 @@ public final class StateStore {
    */
   public void commit(StateBatch batch, long newLastApplied) {
     if (newLastApplied < lastApplied) {
+      batch.close();
       throw new IllegalArgumentException(
           "lastApplied would go back from " + lastApplied + " to " + newLastApplied);
     }
