@@ -1,0 +1,448 @@
+package io.dsync.broker;
+
+import io.dsync.broker.Model.CommittedOffset;
+import io.dsync.broker.Model.FetchResult;
+import io.dsync.broker.Model.FetchedRecord;
+import io.dsync.broker.Model.Header;
+import io.dsync.broker.Model.RecordIn;
+import io.dsync.broker.Model.RecordPosition;
+import io.dsync.broker.Model.TopicConfig;
+import io.dsync.broker.Model.TopicInfo;
+import io.dsync.broker.TopicsStateMachine.TopicView;
+import io.dsync.broker.ring.ConsistentHashRing;
+import io.dsync.raft.NotLeaderException;
+import io.dsync.raft.OverloadedException;
+import io.dsync.raft.RaftConfig;
+import io.dsync.raft.RaftMetrics;
+import io.dsync.raft.RaftNode;
+import io.dsync.raft.Role;
+import io.dsync.raft.Transport;
+import io.dsync.storage.NodeStorage;
+import io.dsync.storage.StorageOptions;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+
+/**
+ * The broker facade: validates a request, proposes its command through Raft, waits for it to be
+ * committed and applied, and returns the state machine's result. Reads are served from this
+ * node's applied state.
+ *
+ * <p>Every method that writes returns only after a majority of the voters has the command on
+ * disk (fsync'd) and this node has applied it. Bad input is refused before anything is proposed.
+ *
+ * <p>Thread safety: every public method is safe to call from any thread (HTTP handlers run on
+ * virtual threads and may block in {@link #fetch} long polls and in writes).
+ */
+public final class Broker implements AutoCloseable {
+  /**
+   * How to open a broker.
+   *
+   * @param dataDir the node's data directory (RocksDB lives in {@code dataDir/db})
+   * @param raft Raft settings (node id, voters, timeouts, queues)
+   * @param storage RocksDB settings
+   * @param limits API limits
+   */
+  public record Options(Path dataDir, RaftConfig raft, StorageOptions storage, BrokerLimits limits) {}
+
+  /**
+   * A member as {@code /v1/cluster/status} shows it.
+   *
+   * @param id node id
+   * @param role its role as this node knows it ({@code leader}, {@code follower}, or
+   *     {@code unknown} when this node is not the leader)
+   * @param matchIndex its match index as the leader tracks it, or -1 when unknown
+   */
+  public record MemberStatus(String id, String role, long matchIndex) {}
+
+  /**
+   * This node's view of the cluster.
+   *
+   * @param nodeId this node
+   * @param role leader, follower or candidate (lower case)
+   * @param term current term
+   * @param leaderId the known leader or {@code null}
+   * @param commitIndex commit index
+   * @param appliedIndex applied index
+   * @param lastIndex last log index
+   * @param members the voters
+   */
+  public record ClusterStatus(
+      String nodeId, String role, long term, String leaderId, long commitIndex, long appliedIndex, long lastIndex,
+      List<MemberStatus> members) {}
+
+  private final Options options;
+  private final NodeStorage storage;
+  private final TopicsStateMachine topics;
+  private final RaftNode raft;
+  private final BrokerLimits limits;
+  private final Map<String, CompletableFuture<Void>> topicWaiters = new ConcurrentHashMap<>();
+  private final Map<Integer, ConsistentHashRing<Integer>> rings = new ConcurrentHashMap<>();
+  private final AtomicInteger roundRobin = new AtomicInteger();
+  private final long readyAtIndex;
+  private volatile boolean ready;
+
+  private Broker(Options options, PrometheusRegistry registry, LongSupplier clockMs) {
+    this.options = options;
+    this.limits = options.limits();
+    this.storage =
+        NodeStorage.open(options.dataDir().resolve("db"), options.storage(), TopicsStateMachine.COLUMN_FAMILIES);
+    try {
+      this.topics = new TopicsStateMachine(storage.state(), this::wakeTopics);
+      this.raft =
+          new RaftNode(options.raft(), storage, topics, Transport.LOCAL, clockMs, new RaftMetrics(registry),
+              new Random());
+      this.readyAtIndex = storage.log().lastIndex();
+      raft.start();
+    } catch (RuntimeException e) {
+      storage.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens the node's storage, recovers the state machines and starts Raft.
+   *
+   * @param options where and how
+   * @param registry Prometheus registry for this node's metrics
+   * @param clockMs the wall clock (ms since the epoch); only the leader's stamps on entries matter
+   * @return a running broker
+   * @throws io.dsync.storage.StorageException if the data directory cannot be opened (e.g. in use)
+   */
+  public static Broker open(Options options, PrometheusRegistry registry, LongSupplier clockMs) {
+    return new Broker(options, registry, clockMs);
+  }
+
+  /** @return the limits this broker enforces */
+  public BrokerLimits limits() {
+    return limits;
+  }
+
+  /** @return the underlying storage (for metrics) */
+  public NodeStorage storage() {
+    return storage;
+  }
+
+  /** @return the Raft node (for metrics and status) */
+  public RaftNode raft() {
+    return raft;
+  }
+
+  // ------------------------------------------------------------------ topics
+
+  /**
+   * Creates a topic.
+   *
+   * @param config its settings; {@code deadLetterTopic} null or empty means {@code {name}.dlq},
+   *     {@code deliveryLimit} 0 means 5, retention {@code 0} or negative means none
+   * @return the created topic
+   * @throws BrokerException BAD_REQUEST (invalid settings), CONFLICT (exists), NO_LEADER, OVERLOADED
+   */
+  public TopicInfo createTopic(TopicConfig config) {
+    BrokerLimits.checkName("topic", config.name());
+    if (config.partitions() < 1 || config.partitions() > limits.maxPartitions()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "partitions must be 1-" + limits.maxPartitions() + ", got " + config.partitions());
+    }
+    if (config.deliveryLimit() < 0 || config.deliveryLimit() > 1000) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "delivery_limit must be 1-1000, got " + config.deliveryLimit());
+    }
+    String dlq = config.deadLetterTopic() == null || config.deadLetterTopic().isEmpty()
+        ? config.name() + ".dlq" : config.deadLetterTopic();
+    if (dlq.length() > 249) {
+      dlq = config.name().substring(0, 245) + ".dlq";
+    }
+    BrokerLimits.checkName("dead_letter_topic", dlq);
+    TopicConfig normalized = new TopicConfig(
+        config.name(), config.partitions(),
+        config.retentionMs() > 0 ? config.retentionMs() : -1,
+        config.retentionBytes() > 0 ? config.retentionBytes() : -1,
+        config.deliveryLimit() == 0 ? 5 : config.deliveryLimit(), dlq);
+    if (topics.view(config.name()) != null) {
+      throw new BrokerException(ErrorKind.CONFLICT, "topic '" + config.name() + "' already exists");
+    }
+    return (TopicInfo) write(CommandCodec.createTopic(normalized));
+  }
+
+  /** @return every topic, sorted by name, as applied on this node */
+  public List<TopicInfo> topics() {
+    return topics.topics();
+  }
+
+  /**
+   * @param name a topic name
+   * @return the topic with each partition's start and end offset
+   * @throws BrokerException BAD_REQUEST (invalid name) or NOT_FOUND
+   */
+  public TopicInfo topic(String name) {
+    return view(name).info();
+  }
+
+  /**
+   * Deletes a topic and all its records.
+   *
+   * @throws BrokerException BAD_REQUEST, NOT_FOUND, NO_LEADER, OVERLOADED
+   */
+  public void deleteTopic(String name) {
+    view(name);
+    write(CommandCodec.deleteTopic(name));
+  }
+
+  // ------------------------------------------------------------------ records
+
+  /**
+   * Appends a batch of records. A record with a key goes to the partition its key maps to on the
+   * consistent-hash ring of the topic's partitions (150 virtual nodes each); a record without a
+   * key goes to the next partition in round-robin order.
+   *
+   * @param topic the topic
+   * @param records 1 to {@link BrokerLimits#maxRecordsPerBatch()} records
+   * @return each record's partition and offset, in request order
+   * @throws BrokerException BAD_REQUEST, PAYLOAD_TOO_LARGE, NOT_FOUND, NO_LEADER, OVERLOADED
+   */
+  @SuppressWarnings("unchecked")
+  public List<RecordPosition> produce(String topic, List<RecordIn> records) {
+    TopicView v = view(topic);
+    if (records == null || records.isEmpty()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "records must not be empty");
+    }
+    if (records.size() > limits.maxRecordsPerBatch()) {
+      throw new BrokerException(ErrorKind.PAYLOAD_TOO_LARGE,
+          records.size() + " records in one batch; the limit is " + limits.maxRecordsPerBatch());
+    }
+    int partitions = v.endOffsets().length;
+    ConsistentHashRing<Integer> ring = ring(partitions);
+    int[] assigned = new int[records.size()];
+    List<byte[]> encoded = new ArrayList<>(records.size());
+    for (int i = 0; i < records.size(); i++) {
+      RecordIn r = records.get(i);
+      validate(r, i);
+      assigned[i] = r.key() == null
+          ? Math.floorMod(roundRobin.getAndIncrement(), partitions)
+          : ring.memberFor(r.key());
+      byte[] e = CommandCodec.encodeRecord(r);
+      if (e.length > limits.maxRecordBytes()) {
+        throw new BrokerException(ErrorKind.PAYLOAD_TOO_LARGE,
+            "record " + i + " is " + e.length + " bytes encoded; the limit is " + limits.maxRecordBytes());
+      }
+      encoded.add(e);
+    }
+    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, encoded));
+  }
+
+  private void validate(RecordIn r, int i) {
+    if (r.value() == null) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "record " + i + " has no value");
+    }
+    if (r.priority() < 0 || r.priority() > BrokerLimits.MAX_PRIORITY) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "record " + i + ": priority must be 0-9, got " + r.priority());
+    }
+    for (Header h : r.headers()) {
+      if (h.key() == null || h.key().isEmpty() || h.key().length() > BrokerLimits.MAX_HEADER_KEY
+          || h.value() == null || h.value().length() > BrokerLimits.MAX_HEADER_VALUE) {
+        throw new BrokerException(ErrorKind.BAD_REQUEST,
+            "record " + i + ": header keys must be 1-256 characters and values strings up to 4096");
+      }
+    }
+  }
+
+  /**
+   * Reads records of one partition from {@code offset}. If none is there yet and
+   * {@code maxWaitMs > 0}, waits up to that long for records to be applied (woken by the apply,
+   * not by polling).
+   *
+   * @param topic the topic
+   * @param partition the partition, from 0
+   * @param offset the first offset wanted, in {@code [start_offset, end_offset]}
+   * @param maxRecords 1 to {@link BrokerLimits#maxFetchRecords()}
+   * @param maxWaitMs 0 to {@link BrokerLimits#maxWaitMs()}
+   * @return the records, the next offset and the high watermark
+   * @throws BrokerException BAD_REQUEST, NOT_FOUND, OFFSET_OUT_OF_RANGE (with
+   *     {@code earliest_offset} and {@code latest_offset})
+   * @throws InterruptedException if the waiting thread is interrupted
+   */
+  public FetchResult fetch(String topic, int partition, long offset, int maxRecords, long maxWaitMs)
+      throws InterruptedException {
+    if (maxRecords < 1 || maxRecords > limits.maxFetchRecords()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "max_records must be 1-" + limits.maxFetchRecords() + ", got " + maxRecords);
+    }
+    if (maxWaitMs < 0 || maxWaitMs > limits.maxWaitMs()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "max_wait_ms must be 0-" + limits.maxWaitMs() + ", got " + maxWaitMs);
+    }
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxWaitMs);
+    while (true) {
+      CompletableFuture<Void> changed = maxWaitMs > 0 ? topicWaiters.computeIfAbsent(topic, t -> new CompletableFuture<>()) : null;
+      TopicView v = view(topic);
+      if (partition < 0 || partition >= v.endOffsets().length) {
+        throw new BrokerException(ErrorKind.NOT_FOUND,
+            "topic '" + topic + "' has no partition " + partition + " (it has " + v.endOffsets().length + ")");
+      }
+      long start = v.startOffsets()[partition];
+      long end = v.endOffsets()[partition];
+      if (offset < start || offset > end) {
+        throw new BrokerException(ErrorKind.OFFSET_OUT_OF_RANGE,
+            "offset " + offset + " is outside [" + start + ", " + end + "] of " + topic + "/" + partition,
+            Map.of("earliest_offset", start, "latest_offset", end));
+      }
+      long remaining = deadline - System.nanoTime();
+      if (offset < end || changed == null || remaining <= 0) {
+        List<FetchedRecord> records = topics.read(v, partition, offset, maxRecords, limits.maxFetchBytes());
+        long next = records.isEmpty() ? offset : records.get(records.size() - 1).offset() + 1;
+        return new FetchResult(records, next, end);
+      }
+      try {
+        changed.get(remaining, TimeUnit.NANOSECONDS);
+      } catch (TimeoutException | ExecutionException e) {
+        // deadline reached: the loop answers with what is there
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ consumer-group offsets
+
+  /**
+   * Commits a consumer group's offsets (Kafka's OffsetCommit).
+   *
+   * @throws BrokerException BAD_REQUEST, NOT_FOUND (topic or partition), NO_LEADER, OVERLOADED
+   */
+  public void commitOffsets(String group, List<CommittedOffset> offsets) {
+    BrokerLimits.checkName("group", group);
+    if (offsets == null || offsets.isEmpty() || offsets.size() > limits.maxRecordsPerBatch()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "offsets must hold 1-" + limits.maxRecordsPerBatch() + " entries");
+    }
+    for (CommittedOffset o : offsets) {
+      TopicView v = view(o.topic());
+      if (o.partition() < 0 || o.partition() >= v.endOffsets().length) {
+        throw new BrokerException(ErrorKind.NOT_FOUND, "topic '" + o.topic() + "' has no partition " + o.partition());
+      }
+      if (o.offset() < 0) {
+        throw new BrokerException(ErrorKind.BAD_REQUEST, "offset must be >= 0, got " + o.offset());
+      }
+    }
+    write(CommandCodec.commitOffsets(group, offsets));
+  }
+
+  /**
+   * @param group the group
+   * @param topic a topic to filter by, or {@code null} for all
+   * @return the committed offsets, sorted by topic and partition
+   * @throws BrokerException BAD_REQUEST on an invalid name, NOT_FOUND for an unknown topic
+   */
+  public List<CommittedOffset> committedOffsets(String group, String topic) {
+    BrokerLimits.checkName("group", group);
+    if (topic != null) {
+      view(topic);
+    }
+    return topics.committedOffsets(group, topic);
+  }
+
+  // ------------------------------------------------------------------ cluster
+
+  /** @return this node's view of the cluster */
+  public ClusterStatus status() {
+    Role role = raft.role();
+    Map<String, Long> match = raft.matchIndexes();
+    String leader = raft.leaderId();
+    List<MemberStatus> members = new ArrayList<>();
+    for (String v : raft.config().voters().stream().sorted().toList()) {
+      String r = v.equals(leader) ? "leader" : role == Role.LEADER ? "follower" : "unknown";
+      members.add(new MemberStatus(v, r, match.getOrDefault(v, -1L)));
+    }
+    return new ClusterStatus(raft.config().nodeId(), role.name().toLowerCase(java.util.Locale.ROOT), raft.term(),
+        leader, raft.commitIndex(), raft.appliedIndex(), raft.lastIndex(), members);
+  }
+
+  /**
+   * @return whether this node knows a leader and has applied everything its log held when it
+   *     started (so its reads are not behind its own disk)
+   */
+  public boolean isReady() {
+    if (!ready) {
+      ready = raft.isHealthy() && raft.leaderId() != null && raft.appliedIndex() >= readyAtIndex;
+    }
+    return ready && raft.isHealthy() && raft.leaderId() != null;
+  }
+
+  @Override
+  public void close() {
+    raft.close();
+    storage.close();
+    topicWaiters.values().forEach(f -> f.complete(null));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private TopicView view(String topic) {
+    BrokerLimits.checkName("topic", topic);
+    TopicView v = topics.view(topic);
+    if (v == null) {
+      throw new BrokerException(ErrorKind.NOT_FOUND, "topic '" + topic + "' does not exist");
+    }
+    return v;
+  }
+
+  private ConsistentHashRing<Integer> ring(int partitions) {
+    return rings.computeIfAbsent(partitions, n -> {
+      List<Integer> ps = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        ps.add(i);
+      }
+      return ConsistentHashRing.of(ps, ConsistentHashRing.DEFAULT_VIRTUAL_NODES, p -> "partition-" + p);
+    });
+  }
+
+  private Object write(byte[] command) {
+    CompletableFuture<Object> f;
+    try {
+      f = raft.propose(command);
+    } catch (NotLeaderException e) {
+      throw new BrokerException(ErrorKind.NO_LEADER, "no leader is available yet: " + e.getMessage(),
+          e.leaderId() == null ? Map.of() : Map.of("leader_id", e.leaderId()));
+    } catch (OverloadedException e) {
+      throw new BrokerException(ErrorKind.OVERLOADED, e.getMessage());
+    } catch (IllegalStateException e) {
+      throw new BrokerException(ErrorKind.NO_LEADER, e.getMessage());
+    }
+    Object result;
+    try {
+      result = f.get(limits.writeTimeoutMs(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw new BrokerException(ErrorKind.OVERLOADED,
+          "the write was not confirmed within " + limits.writeTimeoutMs() + " ms; its outcome is unknown");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BrokerException(ErrorKind.OVERLOADED, "interrupted while waiting; the write's outcome is unknown");
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof NotLeaderException nl) {
+        throw new BrokerException(ErrorKind.NO_LEADER, nl.getMessage());
+      }
+      throw new BrokerException(ErrorKind.NO_LEADER, "the write failed: " + c + "; its outcome is unknown");
+    }
+    if (result instanceof BrokerException be) {
+      throw be;
+    }
+    return result;
+  }
+
+  private void wakeTopics(List<String> names) {
+    for (String n : names) {
+      CompletableFuture<Void> f = topicWaiters.remove(n);
+      if (f != null) {
+        f.complete(null);
+      }
+    }
+  }
+}

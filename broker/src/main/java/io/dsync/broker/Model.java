@@ -1,0 +1,93 @@
+package io.dsync.broker;
+
+import java.util.List;
+
+/** The broker's request and response shapes, independent of JSON. Immutable records. */
+public final class Model {
+  private Model() {}
+
+  /**
+   * Settings of a new topic.
+   *
+   * @param name topic name ({@link BrokerLimits#NAME})
+   * @param partitions number of partitions, 1 to {@link BrokerLimits#maxPartitions()}
+   * @param retentionMs how long records are kept, in ms; -1 for ever
+   * @param retentionBytes how many bytes per partition are kept; -1 for no bound
+   * @param deliveryLimit deliveries of a leased record before it goes to the dead-letter topic
+   * @param deadLetterTopic the dead-letter topic's name ({@code {name}.dlq} by default)
+   */
+  public record TopicConfig(
+      String name, int partitions, long retentionMs, long retentionBytes, int deliveryLimit, String deadLetterTopic) {}
+
+  /**
+   * A partition's offsets: records {@code [startOffset, endOffset)} are readable.
+   *
+   * @param partition the partition number, from 0
+   * @param startOffset the first readable offset
+   * @param endOffset the offset the next record gets (the high watermark on this node)
+   */
+  public record PartitionInfo(int partition, long startOffset, long endOffset) {}
+
+  /**
+   * A topic as stored.
+   *
+   * @param config its settings
+   * @param createdMs when it was created (leader clock, ms since the epoch)
+   * @param partitions each partition's offsets
+   */
+  public record TopicInfo(TopicConfig config, long createdMs, List<PartitionInfo> partitions) {}
+
+  /** A record header (ordered, duplicates allowed, as in Kafka). */
+  public record Header(String key, String value) {}
+
+  /**
+   * A record to produce.
+   *
+   * @param key the partitioning key, or {@code null} to spread records evenly
+   * @param value the value bytes: UTF-8 JSON text, or opaque bytes when {@code binary}
+   * @param binary whether the value is opaque bytes (sent and returned as base64)
+   * @param headers headers, in order
+   * @param priority 0-9, higher is leased first
+   */
+  public record RecordIn(String key, byte[] value, boolean binary, List<Header> headers, int priority) {}
+
+  /**
+   * Where a produced record landed.
+   *
+   * @param partition its partition
+   * @param offset its offset in that partition
+   */
+  public record RecordPosition(int partition, long offset) {}
+
+  /**
+   * A record read back.
+   *
+   * @param offset its offset
+   * @param key its key or {@code null}
+   * @param value value bytes (UTF-8 JSON text unless {@code binary})
+   * @param binary whether the value is opaque bytes
+   * @param headers its headers
+   * @param priority its priority
+   * @param timestampMs when the leader appended it, ms since the epoch
+   */
+  public record FetchedRecord(
+      long offset, String key, byte[] value, boolean binary, List<Header> headers, int priority, long timestampMs) {}
+
+  /**
+   * The answer of a fetch.
+   *
+   * @param records the records, in offset order
+   * @param nextOffset the offset to fetch next
+   * @param highWatermark the partition's end offset on this node
+   */
+  public record FetchResult(List<FetchedRecord> records, long nextOffset, long highWatermark) {}
+
+  /**
+   * A consumer group's committed offset for one partition.
+   *
+   * @param topic the topic
+   * @param partition the partition
+   * @param offset the next offset the group will read
+   */
+  public record CommittedOffset(String topic, int partition, long offset) {}
+}

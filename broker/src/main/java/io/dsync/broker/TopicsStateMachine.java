@@ -1,0 +1,399 @@
+package io.dsync.broker;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.dsync.broker.Model.CommittedOffset;
+import io.dsync.broker.Model.FetchedRecord;
+import io.dsync.broker.Model.PartitionInfo;
+import io.dsync.broker.Model.RecordPosition;
+import io.dsync.broker.Model.TopicConfig;
+import io.dsync.broker.Model.TopicInfo;
+import io.dsync.broker.proto.Command;
+import io.dsync.broker.proto.CommitOffsets;
+import io.dsync.broker.proto.CreateTopic;
+import io.dsync.broker.proto.OffsetCommit;
+import io.dsync.broker.proto.PartitionMeta;
+import io.dsync.broker.proto.Produce;
+import io.dsync.broker.proto.TopicMeta;
+import io.dsync.raft.Entry;
+import io.dsync.raft.StateMachine;
+import io.dsync.raft.proto.EntryType;
+import io.dsync.storage.Bytes;
+import io.dsync.storage.StateColumnFamily;
+import io.dsync.storage.StateStore;
+import io.dsync.storage.StateStore.Column;
+import io.dsync.storage.StateStore.KeyValue;
+import io.dsync.storage.StateStore.StateBatch;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The topics state machine: topics with partitions, records with offsets, and consumer groups'
+ * committed offsets.
+ *
+ * <p>State lives in four column families, written in one batch with {@code lastApplied}:
+ * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
+ * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
+ * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
+ * partition → committed offset). A topic's id is the index of the entry that created it, so a
+ * topic deleted and created again never sees the old records.
+ *
+ * <p>Determinism: the only clock is {@link Entry#timestampMs()}; collections iterated inside
+ * {@link #apply} are sorted ({@link TreeMap}, {@link TreeSet}).
+ *
+ * <p>Thread safety: {@link #apply} runs on the apply thread only. Readers on any thread see the
+ * state as of the last applied batch: the topic views are immutable and published only after the
+ * batch is committed to RocksDB, so a reader never sees an offset whose record is not readable.
+ */
+public final class TopicsStateMachine implements StateMachine {
+  private static final Logger log = LoggerFactory.getLogger(TopicsStateMachine.class);
+
+  /** The column families this state machine keeps its state in. */
+  public static final List<StateColumnFamily> COLUMN_FAMILIES =
+      List.of(
+          new StateColumnFamily("topics", false),
+          new StateColumnFamily("partitions", false),
+          new StateColumnFamily("records", true),
+          new StateColumnFamily("offsets", false));
+
+  /** An immutable view of one topic, replaced whenever a batch changes it. */
+  record TopicView(TopicMeta meta, long[] startOffsets, long[] endOffsets) {
+    TopicInfo info() {
+      List<PartitionInfo> ps = new ArrayList<>(endOffsets.length);
+      for (int p = 0; p < endOffsets.length; p++) {
+        ps.add(new PartitionInfo(p, startOffsets[p], endOffsets[p]));
+      }
+      return new TopicInfo(
+          new TopicConfig(meta.getName(), meta.getPartitions(), meta.getRetentionMs(), meta.getRetentionBytes(),
+              meta.getDeliveryLimit(), meta.getDeadLetterTopic()),
+          meta.getCreatedMs(), ps);
+    }
+  }
+
+  private final StateStore store;
+  private final Column topicsCf;
+  private final Column partitionsCf;
+  private final Column recordsCf;
+  private final Column offsetsCf;
+  /** The apply thread's working state; published copies go to {@link #published}. */
+  private final TreeMap<String, TopicView> working = new TreeMap<>();
+  private final ConcurrentSkipListMap<String, TopicView> published = new ConcurrentSkipListMap<>();
+  private final Consumer<List<String>> onTopicsChanged;
+
+  /**
+   * Recovers the state machine from its column families.
+   *
+   * @param store the node's state store, opened with {@link #COLUMN_FAMILIES}
+   * @param onTopicsChanged called on the apply thread after each batch, with the sorted names of
+   *     topics whose records or offsets changed (to wake long polls); must not block
+   */
+  public TopicsStateMachine(StateStore store, Consumer<List<String>> onTopicsChanged) {
+    this.store = store;
+    this.topicsCf = store.column("topics");
+    this.partitionsCf = store.column("partitions");
+    this.recordsCf = store.column("records");
+    this.offsetsCf = store.column("offsets");
+    this.onTopicsChanged = onTopicsChanged;
+    for (KeyValue kv : topicsCf.scan(new byte[0], new byte[] {(byte) 0xFF}, Integer.MAX_VALUE, Long.MAX_VALUE)) {
+      TopicMeta meta = parseMeta(kv.value());
+      long[] start = new long[meta.getPartitions()];
+      long[] end = new long[meta.getPartitions()];
+      for (int p = 0; p < meta.getPartitions(); p++) {
+        byte[] v = partitionsCf.get(partitionKey(meta.getId(), p));
+        if (v != null) {
+          PartitionMeta pm = parsePartition(v);
+          start[p] = pm.getStartOffset();
+          end[p] = pm.getEndOffset();
+        }
+      }
+      working.put(meta.getName(), new TopicView(meta, start, end));
+    }
+    published.putAll(working);
+  }
+
+  @Override
+  public long lastApplied() {
+    return store.lastApplied();
+  }
+
+  @Override
+  public List<Object> apply(List<Entry> entries) {
+    List<Object> results = new ArrayList<>(entries.size());
+    TreeSet<String> changed = new TreeSet<>();
+    TreeSet<String> touchedPartitions = new TreeSet<>();
+    StateBatch batch = store.newBatch();
+    try {
+      for (Entry e : entries) {
+        if (e.type() != EntryType.ENTRY_NORMAL) {
+          results.add(null);
+          continue;
+        }
+        Object result;
+        try {
+          Command c = CommandCodec.decode(e.data());
+          result = switch (c.getBodyCase()) {
+            case CREATE_TOPIC -> createTopic(batch, c.getCreateTopic(), e, changed);
+            case DELETE_TOPIC -> deleteTopic(batch, c.getDeleteTopic().getName(), changed);
+            case PRODUCE -> produce(batch, c.getProduce(), e.timestampMs(), changed, touchedPartitions);
+            case COMMIT_OFFSETS -> commitOffsets(batch, c.getCommitOffsets());
+            default -> new BrokerException(ErrorKind.BAD_REQUEST, "command not handled: " + c.getBodyCase());
+          };
+        } catch (CommandCodec.UnsupportedCommandException ex) {
+          // Deterministic on every node of this version: the entry changes nothing.
+          log.error("entry {} skipped: {}", e.index(), ex.getMessage());
+          result = new BrokerException(ErrorKind.BAD_REQUEST, ex.getMessage());
+        }
+        results.add(result);
+      }
+      for (String tp : touchedPartitions) {
+        int sep = tp.lastIndexOf('/');
+        TopicView v = working.get(tp.substring(0, sep));
+        if (v != null) {
+          int p = Integer.parseInt(tp.substring(sep + 1));
+          batch.put(partitionsCf, partitionKey(v.meta().getId(), p), partitionMeta(v.startOffsets()[p], v.endOffsets()[p]));
+        }
+      }
+      store.commit(batch, entries.get(entries.size() - 1).index());
+    } catch (RuntimeException ex) {
+      batch.close();
+      throw ex;
+    }
+    for (String name : changed) {
+      TopicView v = working.get(name);
+      if (v == null) {
+        published.remove(name);
+      } else {
+        published.put(name, new TopicView(v.meta(), v.startOffsets().clone(), v.endOffsets().clone()));
+      }
+    }
+    if (!changed.isEmpty()) {
+      onTopicsChanged.accept(List.copyOf(changed));
+    }
+    return results;
+  }
+
+  private Object createTopic(StateBatch batch, CreateTopic c, Entry e, TreeSet<String> changed) {
+    if (working.containsKey(c.getName())) {
+      return new BrokerException(ErrorKind.CONFLICT, "topic '" + c.getName() + "' already exists");
+    }
+    TopicMeta meta =
+        TopicMeta.newBuilder()
+            .setName(c.getName())
+            .setId(e.index())
+            .setPartitions(c.getPartitions())
+            .setRetentionMs(c.getRetentionMs())
+            .setRetentionBytes(c.getRetentionBytes())
+            .setDeliveryLimit(c.getDeliveryLimit())
+            .setDeadLetterTopic(c.getDeadLetterTopic())
+            .setCreatedMs(e.timestampMs())
+            .build();
+    batch.put(topicsCf, utf8(c.getName()), meta.toByteArray());
+    for (int p = 0; p < c.getPartitions(); p++) {
+      batch.put(partitionsCf, partitionKey(meta.getId(), p), partitionMeta(0, 0));
+    }
+    TopicView v = new TopicView(meta, new long[c.getPartitions()], new long[c.getPartitions()]);
+    working.put(c.getName(), v);
+    changed.add(c.getName());
+    return v.info();
+  }
+
+  private Object deleteTopic(StateBatch batch, String name, TreeSet<String> changed) {
+    TopicView v = working.remove(name);
+    if (v == null) {
+      return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + name + "' does not exist");
+    }
+    long id = v.meta().getId();
+    batch.delete(topicsCf, utf8(name));
+    batch.deleteRange(partitionsCf, partitionKey(id, 0), partitionKey(id + 1, 0));
+    batch.deleteRange(recordsCf, recordKey(id, 0, 0), recordKey(id + 1, 0, 0));
+    changed.add(name);
+    return Boolean.TRUE;
+  }
+
+  private Object produce(
+      StateBatch batch, Produce c, long timestampMs, TreeSet<String> changed, TreeSet<String> touched) {
+    TopicView v = working.get(c.getTopic());
+    if (v == null) {
+      return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + c.getTopic() + "' does not exist");
+    }
+    int n = c.getRecordsCount();
+    for (int i = 0; i < n; i++) {
+      int p = c.getPartitions(i);
+      if (p < 0 || p >= v.endOffsets().length) {
+        return new BrokerException(ErrorKind.BAD_REQUEST, "partition " + p + " out of range");
+      }
+    }
+    long id = v.meta().getId();
+    RecordPosition[] positions = new RecordPosition[n];
+    long[] end = v.endOffsets();
+    for (int i = 0; i < n; i++) {
+      int p = c.getPartitions(i);
+      long offset = end[p]++;
+      ByteString record = c.getRecords(i);
+      batch.put(recordsCf, recordKey(id, p, offset), CommandCodec.storedRecord(timestampMs, record));
+      positions[i] = new RecordPosition(p, offset);
+      touched.add(c.getTopic() + "/" + p);
+    }
+    changed.add(c.getTopic());
+    return Arrays.asList(positions);
+  }
+
+  private Object commitOffsets(StateBatch batch, CommitOffsets c) {
+    for (OffsetCommit o : c.getOffsetsList()) {
+      TopicView v = working.get(o.getTopic());
+      if (v == null) {
+        return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + o.getTopic() + "' does not exist");
+      }
+      if (o.getPartition() >= v.endOffsets().length) {
+        return new BrokerException(ErrorKind.BAD_REQUEST, "partition " + o.getPartition() + " out of range");
+      }
+    }
+    for (OffsetCommit o : c.getOffsetsList()) {
+      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), Bytes.longKey(o.getOffset()));
+    }
+    return Boolean.TRUE;
+  }
+
+  // ------------------------------------------------------------------ reads (any thread)
+
+  /** @return the published view of {@code topic}, or {@code null} */
+  TopicView view(String topic) {
+    return published.get(topic);
+  }
+
+  /** @return every topic, sorted by name */
+  List<TopicInfo> topics() {
+    List<TopicInfo> out = new ArrayList<>();
+    for (TopicView v : published.values()) {
+      out.add(v.info());
+    }
+    return out;
+  }
+
+  /**
+   * Reads up to {@code maxRecords} records of a partition from {@code offset}, bounded by the
+   * published end offset.
+   */
+  List<FetchedRecord> read(TopicView v, int partition, long offset, int maxRecords, long maxBytes) {
+    long id = v.meta().getId();
+    long end = v.endOffsets()[partition];
+    List<FetchedRecord> out = new ArrayList<>();
+    if (offset >= end) {
+      return out;
+    }
+    List<KeyValue> kvs =
+        recordsCf.scan(recordKey(id, partition, offset), recordKey(id, partition, end), maxRecords, maxBytes);
+    for (KeyValue kv : kvs) {
+      out.add(CommandCodec.decodeStored(Bytes.getLong(kv.key(), 12), kv.value()));
+    }
+    return out;
+  }
+
+  /** @return the group's committed offsets, for one topic or (topic null) all, sorted */
+  List<CommittedOffset> committedOffsets(String group, String topic) {
+    byte[] prefix = topic == null ? concat(utf8(group), new byte[] {0}) : concat(utf8(group), new byte[] {0}, utf8(topic), new byte[] {0});
+    byte[] upper = prefix.clone();
+    upper[upper.length - 1] = 1;
+    List<CommittedOffset> out = new ArrayList<>();
+    for (KeyValue kv : offsetsCf.scan(prefix, upper, Integer.MAX_VALUE, Long.MAX_VALUE)) {
+      byte[] k = kv.key();
+      int g = indexOf(k, 0);
+      int t = indexOf(k, g + 1);
+      String topicName = new String(k, g + 1, t - g - 1, StandardCharsets.UTF_8);
+      int partition = Bytes.getInt(k, t + 1);
+      if (published.containsKey(topicName)) {
+        out.add(new CommittedOffset(topicName, partition, Bytes.getLong(kv.value(), 0)));
+      }
+    }
+    return out;
+  }
+
+  /** @return the topic names, sorted (a consistent copy) */
+  NavigableMap<String, TopicView> publishedTopics() {
+    return published;
+  }
+
+  // ------------------------------------------------------------------ keys
+
+  static byte[] recordKey(long topicId, int partition, long offset) {
+    byte[] k = new byte[20];
+    Bytes.putLong(k, 0, topicId);
+    Bytes.putInt(k, 8, partition);
+    Bytes.putLong(k, 12, offset);
+    return k;
+  }
+
+  static byte[] partitionKey(long topicId, int partition) {
+    byte[] k = new byte[12];
+    Bytes.putLong(k, 0, topicId);
+    Bytes.putInt(k, 8, partition);
+    return k;
+  }
+
+  static byte[] offsetKey(String group, String topic, int partition) {
+    byte[] p = new byte[4];
+    Bytes.putInt(p, 0, partition);
+    return concat(utf8(group), new byte[] {0}, utf8(topic), new byte[] {0}, p);
+  }
+
+  private static byte[] partitionMeta(long start, long end) {
+    return PartitionMeta.newBuilder().setStartOffset(start).setEndOffset(end).build().toByteArray();
+  }
+
+  private static TopicMeta parseMeta(byte[] b) {
+    try {
+      return TopicMeta.parseFrom(b);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("corrupt topic metadata", e);
+    }
+  }
+
+  private static PartitionMeta parsePartition(byte[] b) {
+    try {
+      return PartitionMeta.parseFrom(b);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("corrupt partition metadata", e);
+    }
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static byte[] concat(byte[]... parts) {
+    int n = 0;
+    for (byte[] p : parts) {
+      n += p.length;
+    }
+    byte[] out = new byte[n];
+    int off = 0;
+    for (byte[] p : parts) {
+      System.arraycopy(p, 0, out, off, p.length);
+      off += p.length;
+    }
+    return out;
+  }
+
+  private static int indexOf(byte[] b, int from) {
+    for (int i = from; i < b.length; i++) {
+      if (b[i] == 0) {
+        return i;
+      }
+    }
+    return b.length;
+  }
+
+  static Map<String, Object> none() {
+    return Map.of();
+  }
+}

@@ -1,0 +1,56 @@
+package io.dsync.gateway;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonRawValue;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The JSON shapes of the HTTP API (API.md), as records. Field names become snake_case on the
+ * wire. Request fields are boxed so that a missing field can be told from a zero.
+ */
+final class Dto {
+  private Dto() {}
+
+  record CreateTopicRequest(
+      String name, Integer partitions, Long retentionMs, Long retentionBytes, Integer deliveryLimit,
+      String deadLetterTopic) {}
+
+  record PartitionDto(int partition, long startOffset, long endOffset) {}
+
+  record TopicDto(
+      String name, int partitions, long retentionMs, long retentionBytes, int deliveryLimit, String deadLetterTopic,
+      long createdMs, List<PartitionDto> partitionOffsets) {}
+
+  record TopicsDto(List<TopicDto> topics) {}
+
+  record RecordDto(String key, JsonNode value, String valueBase64, Map<String, String> headers, Integer priority) {}
+
+  record ProduceRequest(List<RecordDto> records, String producerId, Long sequence) {}
+
+  record OffsetDto(int partition, long offset) {}
+
+  record ProduceResponse(List<OffsetDto> offsets) {}
+
+  @JsonInclude(JsonInclude.Include.NON_NULL)
+  record FetchedDto(
+      long offset, String key, @JsonRawValue String value, String valueBase64, Map<String, String> headers,
+      int priority, long timestampMs) {}
+
+  record FetchResponse(List<FetchedDto> records, long nextOffset, long highWatermark) {}
+
+  record CommitDto(String topic, Integer partition, Long offset) {}
+
+  record CommitRequest(List<CommitDto> offsets) {}
+
+  record CommittedDto(String topic, int partition, long offset) {}
+
+  record CommittedResponse(String group, List<CommittedDto> offsets) {}
+
+  record MemberDto(String id, String raftAddress, String httpAddress, String role, long matchIndex) {}
+
+  record StatusDto(
+      String nodeId, String role, long term, String leaderId, long commitIndex, long appliedIndex, long lastIndex,
+      List<MemberDto> members) {}
+}

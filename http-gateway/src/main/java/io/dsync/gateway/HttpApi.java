@@ -1,0 +1,362 @@
+package io.dsync.gateway;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.type.LogicalType;
+import io.dsync.broker.Broker;
+import io.dsync.broker.BrokerException;
+import io.dsync.broker.ErrorKind;
+import io.dsync.broker.Model.CommittedOffset;
+import io.dsync.broker.Model.FetchResult;
+import io.dsync.broker.Model.FetchedRecord;
+import io.dsync.broker.Model.Header;
+import io.dsync.broker.Model.PartitionInfo;
+import io.dsync.broker.Model.RecordIn;
+import io.dsync.broker.Model.RecordPosition;
+import io.dsync.broker.Model.TopicConfig;
+import io.dsync.broker.Model.TopicInfo;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+import io.javalin.json.JavalinJackson;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP routes of a node (API.md), as one table in {@link #create}. Handlers parse, call one
+ * {@link Broker} method and write JSON; errors become problem+json through the exception
+ * mappers. Thread-safe: handlers run concurrently on virtual threads.
+ */
+public final class HttpApi {
+  private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
+
+  /** The JSON mapper of the API: snake_case, strict types, unknown fields refused. */
+  static final ObjectMapper JSON = jsonMapper();
+
+  private final Broker broker;
+  private final HttpMetrics metrics;
+
+  private HttpApi(Broker broker, HttpMetrics metrics) {
+    this.broker = broker;
+    this.metrics = metrics;
+  }
+
+  /**
+   * Builds the Javalin app of a node (not started).
+   *
+   * @param config the node's configuration (limits)
+   * @param broker the broker the handlers call
+   * @param registry the node's Prometheus registry, served on {@code /metrics}
+   * @return the app; call {@code start(host, port)}
+   */
+  public static Javalin create(NodeConfig config, Broker broker, PrometheusRegistry registry) {
+    HttpMetrics metrics = new HttpMetrics(registry, broker);
+    HttpApi api = new HttpApi(broker, metrics);
+    return Javalin.create(c -> {
+      c.concurrency.useVirtualThreads = true;
+      c.startup.showJavalinBanner = false;
+      c.http.maxRequestSize = config.maxBodyBytes();
+      c.http.defaultContentType = "application/json";
+      c.jsonMapper(new JavalinJackson(JSON, false));
+      c.requestLogger.http(metrics::observe);
+
+      var r = c.routes;
+      r.get("/health", ctx -> ctx.json(Map.of("status", "ok")));
+      r.get("/ready", api::ready);
+      r.get("/metrics", metrics::scrape);
+      r.get("/openapi.json", ctx -> resource(ctx, "/openapi.json", "application/json"));
+      r.get("/docs", ctx -> resource(ctx, "/docs.html", "text/html"));
+      r.get("/v1/cluster/status", api::status);
+
+      r.post("/v1/topics", api::createTopic);
+      r.get("/v1/topics", api::listTopics);
+      r.get("/v1/topics/{topic}", api::getTopic);
+      r.delete("/v1/topics/{topic}", api::deleteTopic);
+      r.post("/v1/topics/{topic}/records", api::produce);
+      r.get("/v1/topics/{topic}/partitions/{partition}/records", api::fetch);
+
+      r.post("/v1/groups/{group}/offsets", api::commitOffsets);
+      r.get("/v1/groups/{group}/offsets", api::committedOffsets);
+
+      r.exception(BrokerException.class, (e, ctx) -> Problems.write(ctx, JSON, e));
+      r.exception(BadInput.class, (e, ctx) -> Problems.write(ctx, JSON, 400, "bad-request", e.getMessage(), Map.of()));
+      r.exception(HttpResponseException.class, (e, ctx) -> Problems.write(ctx, JSON, e.getStatus(),
+          Problems.typeForStatus(e.getStatus()), e.getStatus() == 404 ? "no such route: " + ctx.method() + " " + ctx.path()
+              : e.getStatus() == 413 ? "request body larger than " + config.maxBodyBytes() + " bytes" : e.getMessage(),
+          Map.of()));
+      r.exception(Exception.class, (e, ctx) -> {
+        log.error("internal error on {} {}", ctx.method(), ctx.path(), e);
+        Problems.write(ctx, JSON, 500, "internal", "internal error: " + e.getClass().getSimpleName(), Map.of());
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ cluster
+
+  private void ready(Context ctx) {
+    if (broker.isReady()) {
+      ctx.json(Map.of("status", "ready"));
+    } else {
+      ctx.header("Retry-After", "1");
+      Problems.write(ctx, JSON, 503, "no-leader", "the node has no leader yet or is still applying its log", Map.of());
+    }
+  }
+
+  private void status(Context ctx) {
+    Broker.ClusterStatus s = broker.status();
+    List<Dto.MemberDto> members = new ArrayList<>();
+    for (Broker.MemberStatus m : s.members()) {
+      String http = m.id().equals(s.nodeId()) ? ctx.host() : null;
+      members.add(new Dto.MemberDto(m.id(), null, http, m.role(), m.matchIndex()));
+    }
+    ctx.json(new Dto.StatusDto(s.nodeId(), s.role(), s.term(), s.leaderId(), s.commitIndex(), s.appliedIndex(),
+        s.lastIndex(), members));
+  }
+
+  // ------------------------------------------------------------------ topics
+
+  private void createTopic(Context ctx) {
+    Dto.CreateTopicRequest req = body(ctx, Dto.CreateTopicRequest.class);
+    if (req.name() == null) {
+      throw new BadInput("'name' is required");
+    }
+    TopicInfo t = broker.createTopic(new TopicConfig(req.name(), req.partitions() == null ? 1 : req.partitions(),
+        req.retentionMs() == null ? -1 : req.retentionMs(), req.retentionBytes() == null ? -1 : req.retentionBytes(),
+        req.deliveryLimit() == null ? 0 : req.deliveryLimit(), req.deadLetterTopic()));
+    ctx.status(201).json(topicDto(t));
+  }
+
+  private void listTopics(Context ctx) {
+    List<Dto.TopicDto> out = new ArrayList<>();
+    for (TopicInfo t : broker.topics()) {
+      out.add(topicDto(t));
+    }
+    ctx.json(new Dto.TopicsDto(out));
+  }
+
+  private void getTopic(Context ctx) {
+    ctx.json(topicDto(broker.topic(ctx.pathParam("topic"))));
+  }
+
+  private void deleteTopic(Context ctx) {
+    broker.deleteTopic(ctx.pathParam("topic"));
+    ctx.status(204);
+  }
+
+  private static Dto.TopicDto topicDto(TopicInfo t) {
+    List<Dto.PartitionDto> ps = new ArrayList<>();
+    for (PartitionInfo p : t.partitions()) {
+      ps.add(new Dto.PartitionDto(p.partition(), p.startOffset(), p.endOffset()));
+    }
+    TopicConfig c = t.config();
+    return new Dto.TopicDto(c.name(), c.partitions(), c.retentionMs(), c.retentionBytes(), c.deliveryLimit(),
+        c.deadLetterTopic(), t.createdMs(), ps);
+  }
+
+  // ------------------------------------------------------------------ records
+
+  private void produce(Context ctx) {
+    String topic = ctx.pathParam("topic");
+    Dto.ProduceRequest req = body(ctx, Dto.ProduceRequest.class);
+    if (req.records() == null) {
+      throw new BadInput("'records' is required");
+    }
+    if (req.producerId() != null || req.sequence() != null) {
+      throw new BadInput("idempotent produce (producer_id, sequence) is not supported yet");
+    }
+    List<RecordIn> records = new ArrayList<>(req.records().size());
+    for (int i = 0; i < req.records().size(); i++) {
+      records.add(recordIn(req.records().get(i), i));
+    }
+    List<RecordPosition> positions = broker.produce(topic, records);
+    List<Dto.OffsetDto> out = new ArrayList<>(positions.size());
+    for (RecordPosition p : positions) {
+      out.add(new Dto.OffsetDto(p.partition(), p.offset()));
+    }
+    metrics.producedRecords(records.size());
+    ctx.json(new Dto.ProduceResponse(out));
+  }
+
+  private static RecordIn recordIn(Dto.RecordDto r, int i) {
+    if (r == null) {
+      throw new BadInput("record " + i + " is null");
+    }
+    byte[] value;
+    boolean binary;
+    if (r.valueBase64() != null) {
+      if (r.value() != null) {
+        throw new BadInput("record " + i + ": give 'value' or 'value_base64', not both");
+      }
+      try {
+        value = Base64.getDecoder().decode(r.valueBase64());
+      } catch (IllegalArgumentException e) {
+        throw new BadInput("record " + i + ": value_base64 is not valid base64");
+      }
+      binary = true;
+    } else if (r.value() != null) {
+      try {
+        value = JSON.writeValueAsBytes(r.value());
+      } catch (JsonProcessingException e) {
+        throw new BadInput("record " + i + ": value is not serializable JSON");
+      }
+      binary = false;
+    } else {
+      throw new BadInput("record " + i + ": 'value' (any JSON) or 'value_base64' is required");
+    }
+    List<Header> headers = new ArrayList<>();
+    if (r.headers() != null) {
+      for (Map.Entry<String, String> h : r.headers().entrySet()) {
+        headers.add(new Header(h.getKey(), h.getValue()));
+      }
+    }
+    return new RecordIn(r.key(), value, binary, headers, r.priority() == null ? 0 : r.priority());
+  }
+
+  private void fetch(Context ctx) throws InterruptedException {
+    String topic = ctx.pathParam("topic");
+    int partition = (int) longParam(ctx.pathParam("partition"), "partition", 0, Integer.MAX_VALUE);
+    long offset = longQuery(ctx, "offset", 0, 0, Long.MAX_VALUE);
+    int maxRecords = (int) longQuery(ctx, "max_records", 100, 1, Integer.MAX_VALUE);
+    long maxWaitMs = longQuery(ctx, "max_wait_ms", 0, 0, Long.MAX_VALUE);
+    FetchResult f = broker.fetch(topic, partition, offset, maxRecords, maxWaitMs);
+    List<Dto.FetchedDto> out = new ArrayList<>(f.records().size());
+    for (FetchedRecord r : f.records()) {
+      Map<String, String> headers = null;
+      if (!r.headers().isEmpty()) {
+        headers = new LinkedHashMap<>();
+        for (Header h : r.headers()) {
+          headers.put(h.key(), h.value());
+        }
+      }
+      out.add(r.binary()
+          ? new Dto.FetchedDto(r.offset(), r.key(), null, Base64.getEncoder().encodeToString(r.value()), headers,
+              r.priority(), r.timestampMs())
+          : new Dto.FetchedDto(r.offset(), r.key(), new String(r.value(), StandardCharsets.UTF_8), null, headers,
+              r.priority(), r.timestampMs()));
+    }
+    metrics.fetchedRecords(out.size());
+    ctx.json(new Dto.FetchResponse(out, f.nextOffset(), f.highWatermark()));
+  }
+
+  // ------------------------------------------------------------------ consumer-group offsets
+
+  private void commitOffsets(Context ctx) {
+    String group = ctx.pathParam("group");
+    Dto.CommitRequest req = body(ctx, Dto.CommitRequest.class);
+    if (req.offsets() == null) {
+      throw new BadInput("'offsets' is required");
+    }
+    List<CommittedOffset> offsets = new ArrayList<>();
+    for (Dto.CommitDto o : req.offsets()) {
+      if (o == null || o.topic() == null || o.partition() == null || o.offset() == null) {
+        throw new BadInput("each offset needs 'topic', 'partition' and 'offset'");
+      }
+      offsets.add(new CommittedOffset(o.topic(), o.partition(), o.offset()));
+    }
+    broker.commitOffsets(group, offsets);
+    ctx.json(Map.of("committed", offsets.size()));
+  }
+
+  private void committedOffsets(Context ctx) {
+    String group = ctx.pathParam("group");
+    List<Dto.CommittedDto> out = new ArrayList<>();
+    for (CommittedOffset o : broker.committedOffsets(group, ctx.queryParam("topic"))) {
+      out.add(new Dto.CommittedDto(o.topic(), o.partition(), o.offset()));
+    }
+    ctx.json(new Dto.CommittedResponse(group, out));
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /** Malformed input found by the gateway itself (400 bad-request). */
+  static final class BadInput extends RuntimeException {
+    BadInput(String message) {
+      super(message);
+    }
+  }
+
+  private static <T> T body(Context ctx, Class<T> type) {
+    byte[] bytes = ctx.bodyAsBytes();
+    if (bytes.length == 0) {
+      throw new BadInput("a JSON body is required");
+    }
+    try {
+      T value = JSON.readValue(bytes, type);
+      if (value == null) {
+        throw new BadInput("the JSON body must be an object");
+      }
+      return value;
+    } catch (JsonProcessingException e) {
+      throw new BadInput("malformed JSON body: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw new BadInput("unreadable body: " + e.getMessage());
+    }
+  }
+
+  private static long longQuery(Context ctx, String name, long dflt, long min, long max) {
+    String v = ctx.queryParam(name);
+    return v == null ? dflt : longParam(v, name, min, max);
+  }
+
+  private static long longParam(String v, String name, long min, long max) {
+    long n;
+    try {
+      n = Long.parseLong(v);
+    } catch (NumberFormatException e) {
+      throw new BadInput(name + " must be an integer, got '" + abbreviate(v) + "'");
+    }
+    if (n < min || n > max) {
+      throw new BadInput(name + " must be " + min + "-" + max + ", got " + n);
+    }
+    return n;
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 32 ? s : s.substring(0, 32) + "...";
+  }
+
+  private static void resource(Context ctx, String path, String contentType) throws IOException {
+    try (InputStream in = HttpApi.class.getResourceAsStream(path)) {
+      if (in == null) {
+        throw new BrokerException(ErrorKind.NOT_FOUND, "resource " + path + " is not packaged");
+      }
+      ctx.contentType(contentType).result(in.readAllBytes());
+    }
+  }
+
+  private static ObjectMapper jsonMapper() {
+    JsonMapper m = JsonMapper.builder()
+        .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+        .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+        .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+        .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+        .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+        .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+        .build();
+    m.coercionConfigFor(LogicalType.Textual).setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+        .setCoercion(CoercionInputShape.Float, CoercionAction.Fail).setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail);
+    m.coercionConfigFor(LogicalType.Integer).setCoercion(CoercionInputShape.String, CoercionAction.Fail)
+        .setCoercion(CoercionInputShape.Float, CoercionAction.Fail);
+    return m;
+  }
+
+  static JsonNode tree(byte[] b) throws IOException {
+    return JSON.readTree(b);
+  }
+}
