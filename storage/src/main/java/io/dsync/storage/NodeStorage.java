@@ -73,7 +73,8 @@ public final class NodeStorage implements AutoCloseable {
             .setMaxBackgroundJobs(options.maxBackgroundJobs())
             .setBytesPerSync(1 << 20)
             .setWalBytesPerSync(0)
-            .setKeepLogFileNum(5);
+            .setKeepLogFileNum(5)
+            .setAtomicFlush(!options.stateWal());
 
     Map<String, StateColumnFamily> declared = new HashMap<>();
     for (StateColumnFamily f : stateFamilies) {
@@ -110,7 +111,7 @@ public final class NodeStorage implements AutoCloseable {
       byName.put(ordered.get(i), handles.get(i));
     }
     this.syncWrite = new WriteOptions().setSync(options.syncWrites());
-    this.asyncWrite = new WriteOptions().setSync(false);
+    this.asyncWrite = new WriteOptions().setSync(false).setDisableWAL(!options.stateWal());
     this.log = new RaftLogStore(db, byName.get(LOG_CF), syncWrite);
     this.meta = new MetaStore(db, byName.get(META_CF), syncWrite);
     Map<String, ColumnFamilyHandle> stateHandles = new HashMap<>();
@@ -220,6 +221,11 @@ public final class NodeStorage implements AutoCloseable {
   @Override
   public synchronized void close() {
     if (db.isOwningHandle()) {
+      try (FlushOptions fo = new FlushOptions().setWaitForFlush(true)) {
+        db.flush(fo, handles); // a clean stop leaves nothing to replay, also without the state WAL
+      } catch (RocksDBException ignored) {
+        // closing anyway; recovery replays the Raft log
+      }
       try {
         db.syncWal();
       } catch (RocksDBException ignored) {

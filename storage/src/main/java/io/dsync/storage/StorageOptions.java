@@ -12,13 +12,28 @@ package io.dsync.storage;
  *     machine).
  * @param syncWrites whether log appends and metadata writes fsync before returning (default
  *     true). Turning it off breaks the durability promise; it exists for benchmarks only.
+ * @param stateWal whether state-machine commits go through RocksDB's write-ahead log (default
+ *     true). Off, state column families are made durable only by memtable flushes, which are
+ *     atomic across column families ({@code atomic_flush}), so state and {@code lastApplied} still
+ *     never disagree; after a crash the node replays more of its Raft log. Saves one write of
+ *     every state byte; see docs/architecture.md for the measurement.
  */
 public record StorageOptions(
-    long blockCacheBytes, long writeBufferBytes, int maxBackgroundJobs, boolean syncWrites) {
+    long blockCacheBytes, long writeBufferBytes, int maxBackgroundJobs, boolean syncWrites, boolean stateWal) {
 
   /** The defaults described on the record. */
   public static StorageOptions defaults() {
-    return new StorageOptions(64L << 20, 64L << 20, 2, true);
+    return new StorageOptions(64L << 20, 64L << 20, 2, true, true);
+  }
+
+  /** The defaults with the given sizes, {@code stateWal} on. */
+  public StorageOptions(long blockCacheBytes, long writeBufferBytes, int maxBackgroundJobs, boolean syncWrites) {
+    this(blockCacheBytes, writeBufferBytes, maxBackgroundJobs, syncWrites, true);
+  }
+
+  /** @return a copy with {@code stateWal} set */
+  public StorageOptions withStateWal(boolean on) {
+    return new StorageOptions(blockCacheBytes, writeBufferBytes, maxBackgroundJobs, syncWrites, on);
   }
 
   /**
