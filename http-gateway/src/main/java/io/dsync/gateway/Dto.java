@@ -2,7 +2,6 @@ package io.dsync.gateway;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonRawValue;
-import com.fasterxml.jackson.databind.JsonNode;
 import java.util.List;
 import java.util.Map;
 
@@ -25,7 +24,7 @@ final class Dto {
 
   record TopicsDto(List<TopicDto> topics) {}
 
-  record RecordDto(String key, JsonNode value, String valueBase64, Map<String, String> headers, Integer priority) {}
+  record RecordDto(String key, RawJson value, String valueBase64, Map<String, String> headers, Integer priority) {}
 
   record ProduceRequest(List<RecordDto> records, String producerId, Long sequence) {}
 

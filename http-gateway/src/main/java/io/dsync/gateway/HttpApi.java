@@ -210,11 +210,7 @@ public final class HttpApi {
       }
       binary = true;
     } else if (r.value() != null) {
-      try {
-        value = JSON.writeValueAsBytes(r.value());
-      } catch (JsonProcessingException e) {
-        throw new BadInput("record " + i + ": value is not serializable JSON");
-      }
+      value = r.value().utf8();
       binary = false;
     } else {
       throw new BadInput("record " + i + ": 'value' (any JSON) or 'value_base64' is required");
