@@ -23,6 +23,7 @@ import io.dsync.broker.Model.RecordPosition;
 import io.dsync.broker.Model.TopicConfig;
 import io.dsync.broker.Model.TopicInfo;
 import io.javalin.Javalin;
+import io.javalin.event.HandlerMetaInfo;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
 import io.javalin.json.JavalinJackson;
@@ -35,6 +36,7 @@ import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -66,9 +68,24 @@ public final class HttpApi {
    * @return the app; call {@code start(host, port)}
    */
   public static Javalin create(NodeConfig config, Broker broker, PrometheusRegistry registry) {
+    return create(config, broker, registry, route -> {});
+  }
+
+  /**
+   * Same as {@link #create(NodeConfig, Broker, PrometheusRegistry)}, and tells {@code onRoute}
+   * about every HTTP route as Javalin registers it (Javalin's {@code handlerAdded} event). A test
+   * hook: {@code OpenApiTest} compares the registered routes with {@code openapi.json}.
+   *
+   * @param onRoute called once per registered route (method and path as written in the table)
+   */
+  static Javalin create(
+      NodeConfig config, Broker broker, PrometheusRegistry registry, Consumer<HandlerMetaInfo> onRoute) {
     HttpMetrics metrics = new HttpMetrics(registry, broker);
     HttpApi api = new HttpApi(broker, metrics);
     return Javalin.create(c -> {
+      c.events.handlerAdded(onRoute);
+      // Swagger UI's files (org.webjars:swagger-ui) under /webjars/swagger-ui/<version>/, for /docs.
+      c.staticFiles.enableWebjars();
       c.concurrency.useVirtualThreads = true;
       c.startup.showJavalinBanner = false;
       c.http.maxRequestSize = config.maxBodyBytes();
