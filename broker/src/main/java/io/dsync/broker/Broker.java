@@ -155,7 +155,7 @@ public final class Broker implements AutoCloseable {
           "partitions must be 1-" + limits.maxPartitions() + ", got " + config.partitions());
     }
     if (config.deliveryLimit() < 0 || config.deliveryLimit() > 1000) {
-      throw new BrokerException(ErrorKind.BAD_REQUEST, "delivery_limit must be 1-1000, got " + config.deliveryLimit());
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "delivery_limit must be 1-1000 (0 or absent: the default 5), got " + config.deliveryLimit());
     }
     String dlq = config.deadLetterTopic() == null || config.deadLetterTopic().isEmpty()
         ? config.name() + ".dlq" : config.deadLetterTopic();
@@ -324,7 +324,10 @@ public final class Broker implements AutoCloseable {
     }
     for (CommittedOffset o : offsets) {
       TopicView v = view(o.topic());
-      if (o.partition() < 0 || o.partition() >= v.endOffsets().length) {
+      if (o.partition() < 0) {
+        throw new BrokerException(ErrorKind.BAD_REQUEST, "partition must be >= 0, got " + o.partition());
+      }
+      if (o.partition() >= v.endOffsets().length) {
         throw new BrokerException(ErrorKind.NOT_FOUND, "topic '" + o.topic() + "' has no partition " + o.partition());
       }
       if (o.offset() < 0) {
