@@ -157,9 +157,10 @@ public final class Broker implements AutoCloseable {
     if (config.deliveryLimit() < 0 || config.deliveryLimit() > 1000) {
       throw new BrokerException(ErrorKind.BAD_REQUEST, "delivery_limit must be 1-1000 (0 or absent: the default 5), got " + config.deliveryLimit());
     }
-    String dlq = config.deadLetterTopic() == null || config.deadLetterTopic().isEmpty()
-        ? config.name() + ".dlq" : config.deadLetterTopic();
-    if (dlq.length() > 249) {
+    boolean defaultDlq = config.deadLetterTopic() == null || config.deadLetterTopic().isEmpty();
+    String dlq = defaultDlq ? config.name() + ".dlq" : config.deadLetterTopic();
+    if (defaultDlq && dlq.length() > 249) {
+      // Only the default is shortened; a given name that is too long is refused below.
       dlq = config.name().substring(0, 245) + ".dlq";
     }
     BrokerLimits.checkName("dead_letter_topic", dlq);

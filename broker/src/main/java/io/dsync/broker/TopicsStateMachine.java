@@ -45,8 +45,9 @@ import org.slf4j.LoggerFactory;
  * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
  * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
  * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
- * partition → committed offset). A topic's id is the index of the entry that created it, so a
- * topic deleted and created again never sees the old records.
+ * partition → committed offset and the topic's id). A topic's id is the index of the entry that
+ * created it, so a topic deleted and created again never sees the old records, nor the offsets
+ * groups committed on the old one.
  *
  * <p>Determinism: the only clock is {@link Entry#timestampMs()}; collections iterated inside
  * {@link #apply} are sorted ({@link TreeMap}, {@link TreeSet}).
@@ -259,7 +260,10 @@ public final class TopicsStateMachine implements StateMachine {
       }
     }
     for (OffsetCommit o : c.getOffsetsList()) {
-      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), Bytes.longKey(o.getOffset()));
+      byte[] value = new byte[16];
+      Bytes.putLong(value, 0, o.getOffset());
+      Bytes.putLong(value, 8, working.get(o.getTopic()).meta().getId());
+      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), value);
     }
     return Boolean.TRUE;
   }
@@ -311,7 +315,9 @@ public final class TopicsStateMachine implements StateMachine {
       int t = indexOf(k, g + 1);
       String topicName = new String(k, g + 1, t - g - 1, StandardCharsets.UTF_8);
       int partition = Bytes.getInt(k, t + 1);
-      if (published.containsKey(topicName)) {
+      TopicView v = published.get(topicName);
+      // An offset committed on an earlier topic of the same name (deleted since) is not shown.
+      if (v != null && (kv.value().length < 16 || Bytes.getLong(kv.value(), 8) == v.meta().getId())) {
         out.add(new CommittedOffset(topicName, partition, Bytes.getLong(kv.value(), 0)));
       }
     }

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.cfg.JsonNodeFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.type.LogicalType;
 import io.dsync.broker.Broker;
@@ -48,7 +49,12 @@ import org.slf4j.LoggerFactory;
 public final class HttpApi {
   private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
 
-  /** The JSON mapper of the API: snake_case, strict types, unknown fields refused. */
+  /**
+   * The JSON mapper of the API: snake_case, strict types, unknown fields refused. Floats are read
+   * as {@link java.math.BigDecimal} with their scale, so that a record's JSON value round-trips
+   * exactly (as a double, {@code 1e400} would come back as the string "Infinity" and
+   * {@code 3.14159265358979323846} would lose digits).
+   */
   static final ObjectMapper JSON = jsonMapper();
 
   private final Broker broker;
@@ -361,6 +367,8 @@ public final class HttpApi {
         .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
         .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
         .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+        .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+        .disable(JsonNodeFeature.STRIP_TRAILING_BIGDECIMAL_ZEROES)
         .build();
     m.coercionConfigFor(LogicalType.Textual).setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
         .setCoercion(CoercionInputShape.Float, CoercionAction.Fail).setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail);
