@@ -283,6 +283,7 @@ public final class Broker implements AutoCloseable {
           "max_wait_ms must be 0-" + limits.maxWaitMs() + ", got " + maxWaitMs);
     }
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxWaitMs);
+    view(topic); // an unknown topic must not leave a waiter behind
     while (true) {
       CompletableFuture<Void> changed = maxWaitMs > 0 ? topicWaiters.computeIfAbsent(topic, t -> new CompletableFuture<>()) : null;
       TopicView v = view(topic);

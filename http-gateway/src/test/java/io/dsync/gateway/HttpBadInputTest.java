@@ -237,7 +237,7 @@ class HttpBadInputTest {
         arguments("commit: partition as string", "POST", commit, "{\"offsets\":[{\"topic\":\"bad\",\"partition\":\"0\",\"offset\":1}]}", 400, "bad-request"),
         arguments("commit: unknown field", "POST", commit, "{\"offsets\":[{\"topic\":\"bad\",\"partition\":0,\"offset\":1,\"meta\":\"x\"}]}", 400, "bad-request"),
         arguments("commit: unknown partition", "POST", commit, "{\"offsets\":[{\"topic\":\"bad\",\"partition\":3,\"offset\":1}]}", 404, "not-found"),
-        arguments("commit: partition -1", "POST", commit, "{\"offsets\":[{\"topic\":\"bad\",\"partition\":-1,\"offset\":1}]}", 404, "not-found"),
+        arguments("commit: partition -1", "POST", commit, "{\"offsets\":[{\"topic\":\"bad\",\"partition\":-1,\"offset\":1}]}", 400, "bad-request"),
         arguments("commit: unknown topic", "POST", commit, "{\"offsets\":[{\"topic\":\"nope\",\"partition\":0,\"offset\":1}]}", 404, "not-found"),
         arguments("commit: invalid topic name", "POST", commit, "{\"offsets\":[{\"topic\":\"no good\",\"partition\":0,\"offset\":1}]}", 400, "bad-request"),
         arguments("commit: valid then unknown partition", "POST", commit, "{\"offsets\":[{\"topic\":\"bad\",\"partition\":1,\"offset\":2},{\"topic\":\"bad\",\"partition\":7,\"offset\":1}]}", 404, "not-found"),
