@@ -29,6 +29,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Threads;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * Durable append throughput of the Raft log: {@link RaftLogStore#append} of {@code batchSize}
@@ -94,9 +95,18 @@ public class LogAppendBenchmark {
     }
   }
 
-  /** Opens a fresh store in a new temporary directory and builds the batch. */
+  /**
+   * Opens a fresh store in a new temporary directory and builds the batch.
+   *
+   * @param params the run's parameters, to refuse more than one thread
+   * @throws IOException if the directory cannot be created
+   */
   @Setup(Level.Trial)
-  public void open() throws IOException {
+  public void open(BenchmarkParams params) throws IOException {
+    if (params.getThreads() != 1) {
+      throw new IllegalArgumentException("RaftLogStore has a single writer: run with -t 1, not -t "
+          + params.getThreads());
+    }
     Path parent = Paths.get(System.getProperty("dsync.bench.dir", System.getProperty("java.io.tmpdir")));
     Files.createDirectories(parent);
     dir = Files.createTempDirectory(parent, "dsync-logappend-");
