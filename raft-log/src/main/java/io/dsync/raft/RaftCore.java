@@ -308,6 +308,9 @@ public final class RaftCore {
     votesGranted.clear();
     votesRejected.clear();
     votesGranted.add(id);
+    // §5.2: a candidate restarts its randomized timeout at the start of each election and waits
+    // for it to elapse before the next; without the reset it would campaign again on every tick.
+    electionElapsed = 0;
     resetElectionTimeout();
     if (votesGranted.size() >= quorum) {
       becomeLeader();
