@@ -80,6 +80,13 @@ public final class TopicsStateMachine implements StateMachine {
     }
   }
 
+  /**
+   * The partitions of one topic incarnation (its {@link TopicView}, mutated in place while a batch
+   * applies) whose end offsets changed in the current batch; their metadata is written once, at
+   * the end of the batch.
+   */
+  private record Touched(TopicView view, TreeSet<Integer> partitions) {}
+
   private final StateStore store;
   private final Column topicsCf;
   private final Column partitionsCf;
@@ -130,7 +137,7 @@ public final class TopicsStateMachine implements StateMachine {
   public List<Object> apply(List<Entry> entries) {
     List<Object> results = new ArrayList<>(entries.size());
     TreeSet<String> changed = new TreeSet<>();
-    TreeSet<String> touchedPartitions = new TreeSet<>();
+    TreeMap<Long, Touched> touchedPartitions = new TreeMap<>();
     StateBatch batch = store.newBatch();
     try {
       for (Entry e : entries) {
@@ -155,11 +162,12 @@ public final class TopicsStateMachine implements StateMachine {
         }
         results.add(result);
       }
-      for (String tp : touchedPartitions) {
-        int sep = tp.lastIndexOf('/');
-        TopicView v = working.get(tp.substring(0, sep));
-        if (v != null) {
-          int p = Integer.parseInt(tp.substring(sep + 1));
+      for (Touched t : touchedPartitions.values()) {
+        TopicView v = t.view();
+        if (working.get(v.meta().getName()) != v) {
+          continue; // deleted later in this batch (and maybe recreated): its partitions went with it
+        }
+        for (int p : t.partitions()) {
           batch.put(partitionsCf, partitionKey(v.meta().getId(), p), partitionMeta(v.startOffsets()[p], v.endOffsets()[p]));
         }
       }
@@ -221,7 +229,7 @@ public final class TopicsStateMachine implements StateMachine {
   }
 
   private Object produce(
-      StateBatch batch, Produce c, long timestampMs, TreeSet<String> changed, TreeSet<String> touched) {
+      StateBatch batch, Produce c, long timestampMs, TreeSet<String> changed, TreeMap<Long, Touched> touched) {
     TopicView v = working.get(c.getTopic());
     if (v == null) {
       return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + c.getTopic() + "' does not exist");
@@ -242,7 +250,7 @@ public final class TopicsStateMachine implements StateMachine {
       ByteString record = c.getRecords(i);
       batch.put(recordsCf, recordKey(id, p, offset), CommandCodec.storedRecord(timestampMs, record));
       positions[i] = new RecordPosition(p, offset);
-      touched.add(c.getTopic() + "/" + p);
+      touched.computeIfAbsent(id, k -> new Touched(v, new TreeSet<>())).partitions().add(p);
     }
     changed.add(c.getTopic());
     return Arrays.asList(positions);
