@@ -45,8 +45,9 @@ import org.slf4j.LoggerFactory;
  * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
  * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
  * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
- * partition → committed offset). A topic's id is the index of the entry that created it, so a
- * topic deleted and created again never sees the old records.
+ * partition → committed offset and the topic's id). A topic's id is the index of the entry that
+ * created it, so a topic deleted and created again never sees the old records, nor the offsets
+ * groups committed on the old topic (they stay on disk, keyed by name, but carry the old id).
  *
  * <p>Determinism: the only clock is {@link Entry#timestampMs()}; collections iterated inside
  * {@link #apply} are sorted ({@link TreeMap}, {@link TreeSet}).
@@ -267,7 +268,8 @@ public final class TopicsStateMachine implements StateMachine {
       }
     }
     for (OffsetCommit o : c.getOffsetsList()) {
-      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), Bytes.longKey(o.getOffset()));
+      long topicId = working.get(o.getTopic()).meta().getId();
+      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), offsetValue(o.getOffset(), topicId));
     }
     return Boolean.TRUE;
   }
@@ -319,8 +321,11 @@ public final class TopicsStateMachine implements StateMachine {
       int t = indexOf(k, g + 1);
       String topicName = new String(k, g + 1, t - g - 1, StandardCharsets.UTF_8);
       int partition = Bytes.getInt(k, t + 1);
-      if (published.containsKey(topicName)) {
-        out.add(new CommittedOffset(topicName, partition, Bytes.getLong(kv.value(), 0)));
+      TopicView v = published.get(topicName);
+      byte[] value = kv.value();
+      // 8-byte values predate the topic id: they cannot be told apart, so they count.
+      if (v != null && (value.length < 16 || Bytes.getLong(value, 8) == v.meta().getId())) {
+        out.add(new CommittedOffset(topicName, partition, Bytes.getLong(value, 0)));
       }
     }
     return out;
@@ -352,6 +357,14 @@ public final class TopicsStateMachine implements StateMachine {
     byte[] p = new byte[4];
     Bytes.putInt(p, 0, partition);
     return concat(utf8(group), new byte[] {0}, utf8(topic), new byte[] {0}, p);
+  }
+
+  /** @return a committed offset's value: the offset, then the id of the topic it was committed on */
+  private static byte[] offsetValue(long offset, long topicId) {
+    byte[] v = new byte[16];
+    Bytes.putLong(v, 0, offset);
+    Bytes.putLong(v, 8, topicId);
+    return v;
   }
 
   private static byte[] partitionMeta(long start, long end) {
