@@ -157,10 +157,10 @@ public final class Broker implements AutoCloseable {
     if (config.deliveryLimit() < 0 || config.deliveryLimit() > 1000) {
       throw new BrokerException(ErrorKind.BAD_REQUEST, "delivery_limit must be 1-1000, got " + config.deliveryLimit());
     }
-    String dlq = config.deadLetterTopic() == null || config.deadLetterTopic().isEmpty()
-        ? config.name() + ".dlq" : config.deadLetterTopic();
-    if (dlq.length() > 249) {
-      dlq = config.name().substring(0, 245) + ".dlq";
+    String dlq = config.deadLetterTopic();
+    if (dlq == null || dlq.isEmpty()) {
+      // The default {name}.dlq, cut to fit the 249-character limit; a name given is checked as is.
+      dlq = (config.name().length() <= 245 ? config.name() : config.name().substring(0, 245)) + ".dlq";
     }
     BrokerLimits.checkName("dead_letter_topic", dlq);
     TopicConfig normalized = new TopicConfig(
