@@ -121,8 +121,10 @@ public final class RaftCore {
         throw new IllegalStateException("log hole at " + i);
       }
     }
-    if (!mem.isEmpty()) {
-      lastTimestampMs = mem.get(mem.size() - 1).timestampMs();
+    // Stamps never go back, across restarts too: start from the last entry, in memory or not.
+    Entry last = mem.isEmpty() ? (stableIndex > 0 ? stable.entry(stableIndex) : null) : mem.get(mem.size() - 1);
+    if (last != null) {
+      lastTimestampMs = last.timestampMs();
     }
     resetElectionTimeout();
   }
@@ -153,7 +155,8 @@ public final class RaftCore {
    * Appends commands as new entries of the current term.
    *
    * @param commands command bytes, in order
-   * @param nowMs the leader's clock, stamped on the entries (clamped to never go back)
+   * @param nowMs the leader's clock, stamped on the entries (clamped so that stamps never go
+   *     back along the log: not below any entry this node holds or held, whoever appended it)
    * @return the index of the first new entry
    * @throws NotLeaderException if this node is not the leader
    */
@@ -308,6 +311,9 @@ public final class RaftCore {
     votesGranted.clear();
     votesRejected.clear();
     votesGranted.add(id);
+    // §5.2: a candidate restarts its randomized timeout at the start of each election and waits
+    // for it to elapse before the next; without the reset it would campaign again on every tick.
+    electionElapsed = 0;
     resetElectionTimeout();
     if (votesGranted.size() >= quorum) {
       becomeLeader();
@@ -423,6 +429,8 @@ public final class RaftCore {
         truncateFrom(e.index());
       }
       mem.add(e);
+      // A follower that becomes leader must not stamp below an earlier leader's clock.
+      observeTime(e.timestampMs());
     }
     long lastNew = prev + ae.entries().size();
     if (ae.leaderCommit() > commitIndex) {
