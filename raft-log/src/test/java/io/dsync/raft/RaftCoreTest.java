@@ -58,6 +58,13 @@ class RaftCoreTest {
     }
   }
 
+  /** Raft as in the paper: no PreVote, no CheckQuorum (those have their own tests). */
+  private static RaftConfig classic(String id) {
+    RaftConfig d = RaftConfig.defaults(id, List.of("n1", "n2", "n3"));
+    return new RaftConfig(id, d.voters(), d.tickMs(), d.electionTicks(), d.heartbeatTicks(), d.maxProposalQueue(),
+        d.maxBatchBytes(), d.maxApplyQueue(), false, false, d.maxAppendBytes(), d.maxInflightAppends());
+  }
+
   private static RaftConfig single() {
     return RaftConfig.defaults("n1", List.of("n1"));
   }
@@ -181,7 +188,7 @@ class RaftCoreTest {
     assertNull(before.leaderId());
 
     // A member of a three-voter group that hears from nobody only becomes a candidate.
-    Driven lonely = fresh(RaftConfig.defaults("n1", List.of("n1", "n2", "n3")));
+    Driven lonely = fresh(classic("n1"));
     for (int i = 0; i < 40; i++) {
       lonely.core.tick(i);
       lonely.drain();
@@ -190,7 +197,7 @@ class RaftCoreTest {
     assertThrows(NotLeaderException.class, () -> lonely.core.propose(commands("x"), 1));
 
     // A follower that heard from the leader names it.
-    Driven follower = fresh(RaftConfig.defaults("n2", List.of("n1", "n2", "n3")));
+    Driven follower = fresh(classic("n2"));
     follower.core.step(new AppendEntries("n1", "n2", 3, 0, 0, List.of(), 0));
     follower.drain();
     assertEquals(Role.FOLLOWER, follower.core.role());
@@ -201,7 +208,7 @@ class RaftCoreTest {
 
   @Test
   void candidateSavesItsVoteInTheReadyThatSendsTheRequests() {
-    Driven c = fresh(RaftConfig.defaults("n1", List.of("n1", "n2", "n3")));
+    Driven c = fresh(classic("n1"));
     Ready rd = null;
     for (int i = 0; i < 40 && c.core.role() != Role.CANDIDATE; i++) {
       c.core.tick(i);
@@ -214,7 +221,7 @@ class RaftCoreTest {
     c.core.advance(rd);
 
     // A voter grants once per term and saves the vote before answering.
-    Driven voter = fresh(RaftConfig.defaults("n2", List.of("n1", "n2", "n3")));
+    Driven voter = fresh(classic("n2"));
     voter.core.step(new RequestVote("n1", "n2", 1, 0, 0));
     Ready vr = voter.core.ready();
     assertEquals(new HardState(1, "n1"), vr.hardState());
@@ -232,7 +239,7 @@ class RaftCoreTest {
     Entry e1 = new Entry(1, 1, EntryType.ENTRY_NORMAL, 10, "a".getBytes(UTF_8));
     Entry e2 = new Entry(2, 1, EntryType.ENTRY_NORMAL, 11, "b".getBytes(UTF_8));
     log.persist(new Ready(null, 1, List.of(e1, e2), List.of(), List.of()));
-    Driven d = new Driven(RaftConfig.defaults("n2", List.of("n1", "n2", "n3")), log, new HardState(1, "n1"), 0);
+    Driven d = new Driven(classic("n2"), log, new HardState(1, "n1"), 0);
     for (int i = 0; i < 40 && d.core.role() != Role.CANDIDATE; i++) {
       d.core.tick(100 + i);
     }
@@ -263,7 +270,7 @@ class RaftCoreTest {
       old.add(new Entry(i, 1, EntryType.ENTRY_NORMAL, i, ("old" + i).getBytes(UTF_8)));
     }
     log.persist(new Ready(null, 1, old, List.of(), List.of()));
-    Driven f = new Driven(RaftConfig.defaults("n3", List.of("n1", "n2", "n3")), log, new HardState(1, "n1"), 0);
+    Driven f = new Driven(classic("n3"), log, new HardState(1, "n1"), 0);
 
     // The term-2 leader vouches for 1..2 only (its entry 3 differs and comes in a later message);
     // its commit index 3 says nothing about our entry 3 (Figure 2: min(leaderCommit, last new)).
@@ -282,7 +289,7 @@ class RaftCoreTest {
 
   @Test
   void aCandidateWaitsAFullRandomizedTimeoutBeforeItsNextElection() {
-    RaftConfig config = RaftConfig.defaults("n1", List.of("n1", "n2", "n3"));
+    RaftConfig config = classic("n1");
     Driven c = fresh(config);
     int ticks = 200;
     for (int i = 0; i < ticks; i++) {
