@@ -365,7 +365,8 @@ public final class Broker implements AutoCloseable {
       String r = v.equals(leader) ? "leader" : role == Role.LEADER ? "follower" : "unknown";
       members.add(new MemberStatus(v, r, match.getOrDefault(v, -1L)));
     }
-    return new ClusterStatus(raft.config().nodeId(), role.name().toLowerCase(java.util.Locale.ROOT), raft.term(),
+    String roleName = role == Role.PRE_CANDIDATE ? "candidate" : role.name().toLowerCase(java.util.Locale.ROOT);
+    return new ClusterStatus(raft.config().nodeId(), roleName, raft.term(),
         leader, raft.commitIndex(), raft.appliedIndex(), raft.lastIndex(), members);
   }
 

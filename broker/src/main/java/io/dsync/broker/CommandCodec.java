@@ -3,6 +3,7 @@ package io.dsync.broker;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.UnsafeByteOperations;
 import io.dsync.broker.Model.CommittedOffset;
 import io.dsync.broker.Model.FetchedRecord;
 import io.dsync.broker.Model.Header;
@@ -92,7 +93,7 @@ public final class CommandCodec {
     Produce.Builder p = Produce.newBuilder().setTopic(topic);
     for (int i = 0; i < partitions.length; i++) {
       p.addPartitions(partitions[i]);
-      p.addRecords(ByteString.copyFrom(records.get(i)));
+      p.addRecords(UnsafeByteOperations.unsafeWrap(records.get(i))); // never modified after encoding
     }
     return wrap(Command.newBuilder().setProduce(p));
   }
@@ -108,7 +109,7 @@ public final class CommandCodec {
 
   /** @return {@code r} encoded as a {@link Record} */
   public static byte[] encodeRecord(RecordIn r) {
-    Record.Builder b = Record.newBuilder().setValue(ByteString.copyFrom(r.value())).setBinary(r.binary()).setPriority(r.priority());
+    Record.Builder b = Record.newBuilder().setValue(UnsafeByteOperations.unsafeWrap(r.value())).setBinary(r.binary()).setPriority(r.priority());
     if (r.key() != null) {
       b.setHasKey(true).setKey(r.key());
     }

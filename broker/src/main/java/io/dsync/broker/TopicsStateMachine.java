@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
  * partition → committed offset and the topic's id). A topic's id is the index of the entry that
  * created it, so a topic deleted and created again never sees the old records, nor the offsets
- * groups committed on the old one.
+ * groups committed on the old topic (they stay on disk, keyed by name, but carry the old id).
  *
  * <p>Determinism: the only clock is {@link Entry#timestampMs()}; collections iterated inside
  * {@link #apply} are sorted ({@link TreeMap}, {@link TreeSet}).
@@ -80,6 +80,13 @@ public final class TopicsStateMachine implements StateMachine {
           meta.getCreatedMs(), ps);
     }
   }
+
+  /**
+   * The partitions of one topic incarnation (its {@link TopicView}, mutated in place while a batch
+   * applies) whose end offsets changed in the current batch; their metadata is written once, at
+   * the end of the batch.
+   */
+  private record Touched(TopicView view, TreeSet<Integer> partitions) {}
 
   private final StateStore store;
   private final Column topicsCf;
@@ -131,7 +138,7 @@ public final class TopicsStateMachine implements StateMachine {
   public List<Object> apply(List<Entry> entries) {
     List<Object> results = new ArrayList<>(entries.size());
     TreeSet<String> changed = new TreeSet<>();
-    TreeSet<String> touchedPartitions = new TreeSet<>();
+    TreeMap<Long, Touched> touchedPartitions = new TreeMap<>();
     StateBatch batch = store.newBatch();
     try {
       for (Entry e : entries) {
@@ -156,11 +163,12 @@ public final class TopicsStateMachine implements StateMachine {
         }
         results.add(result);
       }
-      for (String tp : touchedPartitions) {
-        int sep = tp.lastIndexOf('/');
-        TopicView v = working.get(tp.substring(0, sep));
-        if (v != null) {
-          int p = Integer.parseInt(tp.substring(sep + 1));
+      for (Touched t : touchedPartitions.values()) {
+        TopicView v = t.view();
+        if (working.get(v.meta().getName()) != v) {
+          continue; // deleted later in this batch (and maybe recreated): its partitions went with it
+        }
+        for (int p : t.partitions()) {
           batch.put(partitionsCf, partitionKey(v.meta().getId(), p), partitionMeta(v.startOffsets()[p], v.endOffsets()[p]));
         }
       }
@@ -222,7 +230,7 @@ public final class TopicsStateMachine implements StateMachine {
   }
 
   private Object produce(
-      StateBatch batch, Produce c, long timestampMs, TreeSet<String> changed, TreeSet<String> touched) {
+      StateBatch batch, Produce c, long timestampMs, TreeSet<String> changed, TreeMap<Long, Touched> touched) {
     TopicView v = working.get(c.getTopic());
     if (v == null) {
       return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + c.getTopic() + "' does not exist");
@@ -243,7 +251,7 @@ public final class TopicsStateMachine implements StateMachine {
       ByteString record = c.getRecords(i);
       batch.put(recordsCf, recordKey(id, p, offset), CommandCodec.storedRecord(timestampMs, record));
       positions[i] = new RecordPosition(p, offset);
-      touched.add(c.getTopic() + "/" + p);
+      touched.computeIfAbsent(id, k -> new Touched(v, new TreeSet<>())).partitions().add(p);
     }
     changed.add(c.getTopic());
     return Arrays.asList(positions);
@@ -260,10 +268,8 @@ public final class TopicsStateMachine implements StateMachine {
       }
     }
     for (OffsetCommit o : c.getOffsetsList()) {
-      byte[] value = new byte[16];
-      Bytes.putLong(value, 0, o.getOffset());
-      Bytes.putLong(value, 8, working.get(o.getTopic()).meta().getId());
-      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), value);
+      long topicId = working.get(o.getTopic()).meta().getId();
+      batch.put(offsetsCf, offsetKey(c.getGroup(), o.getTopic(), o.getPartition()), offsetValue(o.getOffset(), topicId));
     }
     return Boolean.TRUE;
   }
@@ -316,9 +322,10 @@ public final class TopicsStateMachine implements StateMachine {
       String topicName = new String(k, g + 1, t - g - 1, StandardCharsets.UTF_8);
       int partition = Bytes.getInt(k, t + 1);
       TopicView v = published.get(topicName);
-      // An offset committed on an earlier topic of the same name (deleted since) is not shown.
-      if (v != null && (kv.value().length < 16 || Bytes.getLong(kv.value(), 8) == v.meta().getId())) {
-        out.add(new CommittedOffset(topicName, partition, Bytes.getLong(kv.value(), 0)));
+      byte[] value = kv.value();
+      // 8-byte values predate the topic id: they cannot be told apart, so they count.
+      if (v != null && (value.length < 16 || Bytes.getLong(value, 8) == v.meta().getId())) {
+        out.add(new CommittedOffset(topicName, partition, Bytes.getLong(value, 0)));
       }
     }
     return out;
@@ -350,6 +357,14 @@ public final class TopicsStateMachine implements StateMachine {
     byte[] p = new byte[4];
     Bytes.putInt(p, 0, partition);
     return concat(utf8(group), new byte[] {0}, utf8(topic), new byte[] {0}, p);
+  }
+
+  /** @return a committed offset's value: the offset, then the id of the topic it was committed on */
+  private static byte[] offsetValue(long offset, long topicId) {
+    byte[] v = new byte[16];
+    Bytes.putLong(v, 0, offset);
+    Bytes.putLong(v, 8, topicId);
+    return v;
   }
 
   private static byte[] partitionMeta(long start, long end) {

@@ -316,7 +316,7 @@ public final class HttpApi {
       throw new BadInput("a JSON body is required");
     }
     try {
-      T value = JSON.readValue(bytes, type);
+      T value = JSON.readerFor(type).withAttribute(RawJson.SOURCE, bytes).readValue(bytes);
       if (value == null) {
         throw new BadInput("the JSON body must be an object");
       }

@@ -19,6 +19,15 @@ import java.util.List;
  *     8 MiB)
  * @param maxApplyQueue committed batches waiting for the apply thread at most (default 64);
  *     when full the Raft thread stops taking proposals until apply catches up
+ * @param preVote whether a node asks for pre-votes before starting an election, so a node that
+ *     was cut off cannot disrupt a working leader when it rejoins (Ongaro thesis §9.6; default on)
+ * @param checkQuorum whether a leader steps down when it has not heard from a quorum within an
+ *     election timeout, and followers that hear from a leader ignore vote requests (thesis §6.2,
+ *     §4.2.3; default on)
+ * @param maxAppendBytes the most entry bytes in one AppendEntries message, in bytes (default
+ *     1 MiB)
+ * @param maxInflightAppends AppendEntries messages in flight to one follower at most (default
+ *     64); with {@code maxAppendBytes} this bounds the leader's memory per slow follower
  */
 public record RaftConfig(
     String nodeId,
@@ -28,7 +37,11 @@ public record RaftConfig(
     int heartbeatTicks,
     int maxProposalQueue,
     long maxBatchBytes,
-    int maxApplyQueue) {
+    int maxApplyQueue,
+    boolean preVote,
+    boolean checkQuorum,
+    long maxAppendBytes,
+    int maxInflightAppends) {
 
   /**
    * @throws IllegalArgumentException on any unsafe or meaningless combination
@@ -53,6 +66,16 @@ public record RaftConfig(
     if (maxProposalQueue < 1 || maxApplyQueue < 1 || maxBatchBytes < 1024) {
       throw new IllegalArgumentException("queue sizes must be >= 1 and maxBatchBytes >= 1 KiB");
     }
+    if (maxAppendBytes < 1024 || maxInflightAppends < 1) {
+      throw new IllegalArgumentException("maxAppendBytes must be >= 1 KiB and maxInflightAppends >= 1");
+    }
+  }
+
+  /** The settings before PreVote/CheckQuorum/flow control had their own knobs: those at their defaults. */
+  public RaftConfig(String nodeId, List<String> voters, long tickMs, int electionTicks, int heartbeatTicks,
+      int maxProposalQueue, long maxBatchBytes, int maxApplyQueue) {
+    this(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes, maxApplyQueue,
+        true, true, 1L << 20, 64);
   }
 
   /**

@@ -2,8 +2,11 @@ package io.dsync.raft;
 
 import io.dsync.raft.RaftMessage.AppendEntries;
 import io.dsync.raft.RaftMessage.AppendEntriesResponse;
+import io.dsync.raft.RaftMessage.Heartbeat;
+import io.dsync.raft.RaftMessage.HeartbeatResponse;
 import io.dsync.raft.RaftMessage.RequestVote;
 import io.dsync.raft.RaftMessage.RequestVoteResponse;
+import io.dsync.raft.RaftMessage.TimeoutNow;
 import io.dsync.raft.proto.EntryType;
 import io.dsync.storage.HardState;
 import java.util.ArrayList;
@@ -23,8 +26,10 @@ import java.util.TreeSet;
  *
  * <p>Implements leader election (§5.2), log replication with the consistency check (§5.3), the
  * election restriction (§5.4.1), and commits only entries of the current term by counting
- * replicas (§5.4.2), using a no-op entry at the start of each term (§8). PreVote, CheckQuorum,
- * snapshots, ReadIndex and membership changes come with the cluster work.
+ * replicas (§5.4.2), using a no-op entry at the start of each term (§8); PreVote (thesis §9.6),
+ * CheckQuorum and leader stickiness (§6.2, §4.2.3), leadership transfer (§3.10), heartbeats that
+ * carry a safe commit index, and flow control with PROBE/REPLICATE progress and a bounded window
+ * of pipelined appends (etcd's tracker). Snapshots, ReadIndex and membership changes come next.
  *
  * <p>Log layout: entries up to {@link #stableIndex()} are on disk (read through
  * {@link StableLog}); every entry after the last one handed out for apply is also kept in memory,
@@ -69,6 +74,7 @@ public final class RaftCore {
   private final TreeSet<String> votesGranted = new TreeSet<>();
   private final TreeSet<String> votesRejected = new TreeSet<>();
   private long termStartIndex;
+  private String leadTransferee;
   private List<RaftMessage> outbox = new ArrayList<>();
 
   private int electionElapsed;
@@ -76,13 +82,43 @@ public final class RaftCore {
   private int randomizedElectionTimeout;
   private long lastTimestampMs;
 
-  /** A follower's replication progress as the leader sees it (etcd's {@code tracker.Progress}). */
+  private enum ProgressState {
+    PROBE,
+    REPLICATE
+  }
+
+  /**
+   * A follower's replication progress as the leader sees it (etcd's {@code tracker.Progress}):
+   * {@code match} is the highest index known replicated there, {@code next} the next to send.
+   */
   private static final class Progress {
     long match;
     long next;
+    ProgressState state = ProgressState.PROBE;
+    boolean probeSent;
+    boolean recentActive;
+    long matchAtLastHeartbeat;
+    int stalledHeartbeats;
+    /** Last index of each AppendEntries in flight (REPLICATE only), oldest first. */
+    final java.util.ArrayDeque<Long> inflight = new java.util.ArrayDeque<>();
 
     Progress(long next) {
       this.next = next;
+    }
+
+    void becomeProbe(long newNext) {
+      state = ProgressState.PROBE;
+      stalledHeartbeats = 0;
+      next = newNext;
+      probeSent = false;
+      inflight.clear();
+    }
+
+    void becomeReplicate() {
+      state = ProgressState.REPLICATE;
+      next = match + 1;
+      probeSent = false;
+      inflight.clear();
     }
   }
 
@@ -121,8 +157,10 @@ public final class RaftCore {
         throw new IllegalStateException("log hole at " + i);
       }
     }
-    if (!mem.isEmpty()) {
-      lastTimestampMs = mem.get(mem.size() - 1).timestampMs();
+    // Stamps never go back, across restarts too: start from the last entry, in memory or not.
+    Entry last = mem.isEmpty() ? (stableIndex > 0 ? stable.entry(stableIndex) : null) : mem.get(mem.size() - 1);
+    if (last != null) {
+      lastTimestampMs = last.timestampMs();
     }
     resetElectionTimeout();
   }
@@ -137,15 +175,61 @@ public final class RaftCore {
   public void tick(long nowMs) {
     observeTime(nowMs);
     if (role == Role.LEADER) {
-      if (++heartbeatElapsed >= config.heartbeatTicks()) {
-        heartbeatElapsed = 0;
-        broadcastAppend();
-      }
+      tickLeader();
       return;
     }
     electionElapsed++;
-    if (voters.size() == 1 || electionElapsed >= randomizedElectionTimeout) {
-      campaign();
+    if (voters.contains(id) && (voters.size() == 1 || electionElapsed >= randomizedElectionTimeout)) {
+      electionElapsed = 0;
+      if (config.preVote() && voters.size() > 1) {
+        preCampaign();
+      } else {
+        campaign(false);
+      }
+    }
+  }
+
+  private void tickLeader() {
+    if (++heartbeatElapsed >= config.heartbeatTicks()) {
+      heartbeatElapsed = 0;
+      for (Map.Entry<String, Progress> e : progress.entrySet()) {
+        Progress pr = e.getValue();
+        outbox.add(new Heartbeat(id, e.getKey(), term, Math.min(pr.match, commitIndex)));
+        // A lost AppendEntries in REPLICATE is noticed when a later one is rejected; if it was
+        // the last one, nothing follows: after half an election timeout without progress on
+        // what is in flight, fall back to PROBE and resend from the match index.
+        if (pr.state == ProgressState.REPLICATE && !pr.inflight.isEmpty()) {
+          pr.stalledHeartbeats = pr.match == pr.matchAtLastHeartbeat ? pr.stalledHeartbeats + 1 : 0;
+          if (pr.stalledHeartbeats * config.heartbeatTicks() >= Math.max(2, config.electionTicks() / 2)) {
+            pr.becomeProbe(pr.match + 1);
+            sendAppend(e.getKey());
+          }
+        } else {
+          pr.stalledHeartbeats = 0;
+        }
+        pr.matchAtLastHeartbeat = pr.match;
+      }
+    }
+    if (++electionElapsed >= config.electionTicks()) {
+      electionElapsed = 0;
+      // Thesis §6.2 (CheckQuorum): a leader that has not heard from a quorum in an election
+      // timeout may be partitioned away; it steps down rather than serve stale leadership.
+      if (config.checkQuorum() && voters.size() > 1) {
+        int active = 1;
+        for (Progress pr : progress.values()) {
+          if (pr.recentActive) {
+            active++;
+          }
+          pr.recentActive = false;
+        }
+        if (active < quorum) {
+          becomeFollower(term, null);
+          return;
+        }
+      }
+      if (leadTransferee != null) {
+        leadTransferee = null; // the transfer did not complete within an election timeout
+      }
     }
   }
 
@@ -153,13 +237,17 @@ public final class RaftCore {
    * Appends commands as new entries of the current term.
    *
    * @param commands command bytes, in order
-   * @param nowMs the leader's clock, stamped on the entries (clamped to never go back)
+   * @param nowMs the leader's clock, stamped on the entries (clamped so that stamps never go
+   *     back along the log: not below any entry this node holds or held, whoever appended it)
    * @return the index of the first new entry
-   * @throws NotLeaderException if this node is not the leader
+   * @throws NotLeaderException if this node is not the leader, or is handing leadership over
    */
   public long propose(List<byte[]> commands, long nowMs) {
     if (role != Role.LEADER) {
       throw new NotLeaderException(leaderId, "not the leader; leader is " + leaderId);
+    }
+    if (leadTransferee != null) {
+      throw new NotLeaderException(null, "leadership is being transferred to " + leadTransferee);
     }
     observeTime(nowMs);
     long first = lastIndex() + 1;
@@ -172,6 +260,35 @@ public final class RaftCore {
   }
 
   /**
+   * Starts handing leadership to {@code target} (thesis §3.10): proposals are refused, the target
+   * is brought up to date, then told to campaign at once ({@link TimeoutNow}). Abandoned if it
+   * does not complete within an election timeout.
+   *
+   * @param target a voter other than this node
+   * @throws NotLeaderException if this node is not the leader
+   * @throws IllegalArgumentException if {@code target} is not another voter
+   */
+  public void transferLeadership(String target) {
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "only the leader can transfer leadership; leader is " + leaderId);
+    }
+    if (target.equals(id)) {
+      return;
+    }
+    if (!progress.containsKey(target)) {
+      throw new IllegalArgumentException("'" + target + "' is not a voter of this cluster: " + voters);
+    }
+    leadTransferee = target;
+    electionElapsed = 0;
+    Progress pr = progress.get(target);
+    if (pr.match == lastIndex()) {
+      outbox.add(new TimeoutNow(id, target, term));
+    } else {
+      sendAppend(target);
+    }
+  }
+
+  /**
    * Handles a message from a peer.
    *
    * @param m the message; messages not addressed to this node are ignored
@@ -181,14 +298,42 @@ public final class RaftCore {
       return;
     }
     if (m.term() > term) {
-      boolean fromLeader = m instanceof AppendEntries;
-      becomeFollower(m.term(), fromLeader ? m.from() : null);
+      if (m instanceof RequestVote rv) {
+        // Thesis §4.2.3 / §6.2: while a follower hears from a leader it ignores candidates, so a
+        // node that was cut off cannot depose a working leader. A transfer overrides this.
+        boolean inLease = config.checkQuorum() && leaderId != null && electionElapsed < config.electionTicks();
+        if (inLease && !rv.transfer()) {
+          return;
+        }
+        if (rv.preVote()) {
+          handleRequestVote(rv); // a pre-vote changes no term
+          return;
+        }
+        becomeFollower(m.term(), null);
+      } else if (m instanceof RequestVoteResponse r && r.preVote() && r.granted()) {
+        // a granted pre-vote carries the future term; it is counted below, the term stays
+      } else {
+        boolean fromLeader = m instanceof AppendEntries || m instanceof Heartbeat || m instanceof TimeoutNow;
+        becomeFollower(m.term(), fromLeader ? m.from() : null);
+      }
+    } else if (m.term() < term) {
+      if (m instanceof AppendEntries || m instanceof Heartbeat) {
+        // A stale leader learns the new term from the reply and steps down (needed with
+        // CheckQuorum/PreVote, where a higher-term node may otherwise never reach it).
+        outbox.add(new AppendEntriesResponse(id, m.from(), term, false, -1, -1, -1));
+      } else if (m instanceof RequestVote rv) {
+        outbox.add(new RequestVoteResponse(id, rv.from(), term, false, rv.preVote()));
+      }
+      return;
     }
     switch (m) {
       case RequestVote rv -> handleRequestVote(rv);
       case RequestVoteResponse r -> handleVoteResponse(r);
       case AppendEntries ae -> handleAppendEntries(ae);
       case AppendEntriesResponse r -> handleAppendResponse(r);
+      case Heartbeat hb -> handleHeartbeat(hb);
+      case HeartbeatResponse r -> handleHeartbeatResponse(r);
+      case TimeoutNow t -> handleTimeoutNow(t);
     }
   }
 
@@ -300,7 +445,24 @@ public final class RaftCore {
 
   // ---------------------------------------------------------------- elections (§5.2)
 
-  private void campaign() {
+  /** Thesis §9.6: ask whether we could win before disturbing anyone with a higher term. */
+  private void preCampaign() {
+    role = Role.PRE_CANDIDATE;
+    leaderId = null;
+    votesGranted.clear();
+    votesRejected.clear();
+    votesGranted.add(id);
+    resetElectionTimeout();
+    long lastIndex = lastIndex();
+    long lastTerm = termAt(lastIndex);
+    for (String peer : voters) {
+      if (!peer.equals(id)) {
+        outbox.add(new RequestVote(id, peer, term + 1, lastIndex, lastTerm, true, false));
+      }
+    }
+  }
+
+  private void campaign(boolean transfer) {
     role = Role.CANDIDATE;
     term++;
     votedFor = id;
@@ -308,6 +470,9 @@ public final class RaftCore {
     votesGranted.clear();
     votesRejected.clear();
     votesGranted.add(id);
+    // §5.2: a candidate restarts its randomized timeout at the start of each election and waits
+    // for it to elapse before the next; without the reset it would campaign again on every tick.
+    electionElapsed = 0;
     resetElectionTimeout();
     if (votesGranted.size() >= quorum) {
       becomeLeader();
@@ -317,36 +482,53 @@ public final class RaftCore {
     long lastTerm = termAt(lastIndex);
     for (String peer : voters) {
       if (!peer.equals(id)) {
-        outbox.add(new RequestVote(id, peer, term, lastIndex, lastTerm));
+        outbox.add(new RequestVote(id, peer, term, lastIndex, lastTerm, false, transfer));
       }
     }
   }
 
   private void handleRequestVote(RequestVote rv) {
-    boolean grant = false;
-    if (rv.term() >= term && (votedFor == null || votedFor.equals(rv.from()))) {
-      long myLastIndex = lastIndex();
-      long myLastTerm = termAt(myLastIndex);
-      // §5.4.1: the candidate's log must be at least as up-to-date as ours.
-      grant = rv.lastLogTerm() > myLastTerm
-          || (rv.lastLogTerm() == myLastTerm && rv.lastLogIndex() >= myLastIndex);
+    long myLastIndex = lastIndex();
+    long myLastTerm = termAt(myLastIndex);
+    // §5.4.1: the candidate's log must be at least as up-to-date as ours.
+    boolean upToDate = rv.lastLogTerm() > myLastTerm
+        || (rv.lastLogTerm() == myLastTerm && rv.lastLogIndex() >= myLastIndex);
+    if (rv.preVote()) {
+      // A pre-vote is granted on the log alone and changes nothing here.
+      boolean grant = rv.term() > term && upToDate;
+      outbox.add(new RequestVoteResponse(id, rv.from(), grant ? rv.term() : term, grant, true));
+      return;
     }
+    boolean grant = rv.term() == term && (votedFor == null || votedFor.equals(rv.from())) && upToDate;
     if (grant) {
       votedFor = rv.from();
       electionElapsed = 0;
     }
-    outbox.add(new RequestVoteResponse(id, rv.from(), term, grant));
+    outbox.add(new RequestVoteResponse(id, rv.from(), term, grant, false));
   }
 
   private void handleVoteResponse(RequestVoteResponse r) {
-    if (role != Role.CANDIDATE || r.term() != term) {
+    boolean counts = r.preVote()
+        ? role == Role.PRE_CANDIDATE && (r.granted() ? r.term() == term + 1 : r.term() == term)
+        : role == Role.CANDIDATE && r.term() == term;
+    if (!counts) {
       return;
     }
     (r.granted() ? votesGranted : votesRejected).add(r.from());
     if (votesGranted.size() >= quorum) {
-      becomeLeader();
+      if (role == Role.PRE_CANDIDATE) {
+        campaign(false);
+      } else {
+        becomeLeader();
+      }
     } else if (votesRejected.size() >= quorum) {
       becomeFollower(term, null);
+    }
+  }
+
+  private void handleTimeoutNow(TimeoutNow t) {
+    if (role != Role.LEADER && voters.contains(id)) {
+      campaign(true); // thesis §3.10: no pre-vote, and voters grant despite their leader lease
     }
   }
 
@@ -357,6 +539,7 @@ public final class RaftCore {
     }
     role = Role.FOLLOWER;
     leaderId = leader;
+    leadTransferee = null;
     electionElapsed = 0;
     resetElectionTimeout();
   }
@@ -364,7 +547,9 @@ public final class RaftCore {
   private void becomeLeader() {
     role = Role.LEADER;
     leaderId = id;
+    leadTransferee = null;
     heartbeatElapsed = 0;
+    electionElapsed = 0;
     progress.clear();
     for (String peer : voters) {
       if (!peer.equals(id)) {
@@ -386,30 +571,42 @@ public final class RaftCore {
     }
   }
 
+  /**
+   * Sends what the follower lacks, as flow control allows: in PROBE one message at a time until
+   * the follower answers; in REPLICATE optimistically (pipelined), up to
+   * {@link RaftConfig#maxInflightAppends()} messages of at most {@link RaftConfig#maxAppendBytes()}
+   * each (etcd's {@code tracker.Progress} states).
+   */
   private void sendAppend(String peer) {
     Progress pr = progress.get(peer);
-    long prev = pr.next - 1;
-    List<Entry> entries = List.of();
-    if (pr.next <= lastIndex()) {
-      entries = entriesFrom(pr.next, config.maxBatchBytes());
-      pr.next = entries.get(entries.size() - 1).index() + 1;
+    while (true) {
+      if (pr.state == ProgressState.PROBE && pr.probeSent) {
+        return;
+      }
+      if (pr.state == ProgressState.REPLICATE
+          && (pr.next > lastIndex() || pr.inflight.size() >= config.maxInflightAppends())) {
+        return;
+      }
+      long prev = pr.next - 1;
+      List<Entry> entries = pr.next <= lastIndex() ? entriesFrom(pr.next, config.maxAppendBytes()) : List.of();
+      outbox.add(new AppendEntries(id, peer, term, prev, termAt(prev), entries, commitIndex));
+      if (pr.state == ProgressState.PROBE) {
+        pr.probeSent = true;
+        return;
+      }
+      long last = entries.get(entries.size() - 1).index();
+      pr.inflight.addLast(last);
+      pr.next = last + 1;
     }
-    outbox.add(new AppendEntries(id, peer, term, prev, termAt(prev), entries, commitIndex));
   }
 
   private void handleAppendEntries(AppendEntries ae) {
-    if (ae.term() < term) {
-      outbox.add(new AppendEntriesResponse(id, ae.from(), term, false, lastIndex()));
-      return;
-    }
-    if (role != Role.FOLLOWER || leaderId == null) {
-      becomeFollower(ae.term(), ae.from());
-    }
-    electionElapsed = 0;
+    becomeFollowerOf(ae.from());
     long prev = ae.prevLogIndex();
     boolean matches = prev <= commitIndex || (prev <= lastIndex() && termAt(prev) == ae.prevLogTerm());
     if (!matches) {
-      outbox.add(new AppendEntriesResponse(id, ae.from(), term, false, Math.min(prev - 1, lastIndex())));
+      long hintIndex = Math.min(prev - 1, lastIndex());
+      outbox.add(new AppendEntriesResponse(id, ae.from(), term, false, prev, hintIndex, termAt(hintIndex)));
       return;
     }
     for (Entry e : ae.entries()) {
@@ -423,33 +620,88 @@ public final class RaftCore {
         truncateFrom(e.index());
       }
       mem.add(e);
+      // A follower that becomes leader must not stamp below an earlier leader's clock.
+      observeTime(e.timestampMs());
     }
     long lastNew = prev + ae.entries().size();
     if (ae.leaderCommit() > commitIndex) {
       commitIndex = Math.max(commitIndex, Math.min(ae.leaderCommit(), lastNew));
     }
-    outbox.add(new AppendEntriesResponse(id, ae.from(), term, true, lastNew));
+    outbox.add(new AppendEntriesResponse(id, ae.from(), term, true, lastNew, lastNew, -1));
+  }
+
+  private void handleHeartbeat(Heartbeat hb) {
+    becomeFollowerOf(hb.from());
+    // hb.commit <= this follower's match index at the leader, so those entries are ours.
+    long commit = Math.min(hb.commit(), lastIndex());
+    if (commit > commitIndex) {
+      commitIndex = commit;
+    }
+    outbox.add(new HeartbeatResponse(id, hb.from(), term));
+  }
+
+  private void becomeFollowerOf(String leader) {
+    if (role != Role.FOLLOWER || !leader.equals(leaderId)) {
+      becomeFollower(term, leader);
+    }
+    electionElapsed = 0;
   }
 
   private void handleAppendResponse(AppendEntriesResponse r) {
-    if (role != Role.LEADER || r.term() != term) {
+    if (role != Role.LEADER) {
       return;
     }
     Progress pr = progress.get(r.from());
     if (pr == null) {
       return;
     }
+    pr.recentActive = true;
     if (r.success()) {
       if (r.matchIndex() > pr.match) {
         pr.match = r.matchIndex();
         pr.next = Math.max(pr.next, pr.match + 1);
+        while (!pr.inflight.isEmpty() && pr.inflight.peekFirst() <= pr.match) {
+          pr.inflight.removeFirst();
+        }
         maybeCommit();
       }
-      if (pr.next <= lastIndex()) {
-        sendAppend(r.from());
+      if (pr.state == ProgressState.PROBE && r.matchIndex() >= pr.next - 1) {
+        pr.becomeReplicate(); // the probe matched: stream from here
       }
-    } else {
-      pr.next = Math.max(pr.match + 1, Math.min(pr.next - 1, r.matchIndex() + 1));
+      if (r.from().equals(leadTransferee) && pr.match == lastIndex()) {
+        outbox.add(new TimeoutNow(id, r.from(), term));
+      }
+      sendAppend(r.from());
+      return;
+    }
+    // A rejection: stale ones (for a probe already answered, or below the match) are ignored.
+    if (r.matchIndex() <= pr.match || (pr.state == ProgressState.PROBE && r.matchIndex() != pr.next - 1)) {
+      return;
+    }
+    // Fast backtracking: skip every entry of a term above the follower's hint term at once.
+    long next = Math.min(r.hintIndex(), r.matchIndex() - 1);
+    if (r.hintTerm() >= 0) {
+      while (next > pr.match && termAt(next) > r.hintTerm()) {
+        next--;
+      }
+    }
+    pr.becomeProbe(Math.max(pr.match + 1, next + 1));
+    sendAppend(r.from());
+  }
+
+  private void handleHeartbeatResponse(HeartbeatResponse r) {
+    if (role != Role.LEADER) {
+      return;
+    }
+    Progress pr = progress.get(r.from());
+    if (pr == null) {
+      return;
+    }
+    pr.recentActive = true;
+    if (pr.state == ProgressState.PROBE) {
+      pr.probeSent = false; // a heartbeat round trip unpauses a probe whose message was lost
+    }
+    if (pr.match < lastIndex()) {
       sendAppend(r.from());
     }
   }
@@ -465,12 +717,7 @@ public final class RaftCore {
     // §5.4.2: only entries of the current term are committed by counting replicas.
     if (quorumIndex > commitIndex && quorumIndex >= termStartIndex) {
       commitIndex = quorumIndex;
-      broadcastCommitLater();
     }
-  }
-
-  private void broadcastCommitLater() {
-    // Followers learn the new commit index with the next append or heartbeat.
   }
 
   // ---------------------------------------------------------------- log access

@@ -17,17 +17,37 @@ public sealed interface RaftMessage {
   long term();
 
   /**
-   * RequestVote RPC (§5.2, §5.4.1).
+   * RequestVote RPC (§5.2, §5.4.1), or a pre-vote (thesis §9.6).
    *
+   * @param term the candidate's term; for a pre-vote, the term it would campaign in (its term + 1)
    * @param lastLogIndex index of the candidate's last entry
    * @param lastLogTerm term of the candidate's last entry
+   * @param preVote whether this is a pre-vote: granting it changes no state on the voter
+   * @param transfer whether the candidate campaigns because the leader handed over leadership
+   *     (TimeoutNow): voters then grant even while they hear from a leader (thesis §3.10)
    */
-  record RequestVote(String from, String to, long term, long lastLogIndex, long lastLogTerm)
-      implements RaftMessage {}
+  record RequestVote(
+      String from, String to, long term, long lastLogIndex, long lastLogTerm, boolean preVote, boolean transfer)
+      implements RaftMessage {
+    /** A real (not pre-, not transfer) vote request. */
+    public RequestVote(String from, String to, long term, long lastLogIndex, long lastLogTerm) {
+      this(from, to, term, lastLogIndex, lastLogTerm, false, false);
+    }
+  }
 
-  /** Reply to {@link RequestVote}. */
-  record RequestVoteResponse(String from, String to, long term, boolean granted)
-      implements RaftMessage {}
+  /**
+   * Reply to {@link RequestVote}.
+   *
+   * @param term for a granted pre-vote, the term of the request; otherwise the voter's term
+   * @param preVote whether it answers a pre-vote
+   */
+  record RequestVoteResponse(String from, String to, long term, boolean granted, boolean preVote)
+      implements RaftMessage {
+    /** The reply to a real vote request. */
+    public RequestVoteResponse(String from, String to, long term, boolean granted) {
+      this(from, to, term, granted, false);
+    }
+  }
 
   /**
    * AppendEntries RPC (§5.3): replicates {@code entries} after {@code prevLogIndex}; empty
@@ -50,8 +70,36 @@ public sealed interface RaftMessage {
    *
    * @param success whether the entries matched and were appended
    * @param matchIndex on success, the index of the last entry known to match the leader's log;
-   *     on failure, a hint: the follower's last index, from which the leader backs off
+   *     on failure, the {@code prevLogIndex} that did not match
+   * @param hintIndex on failure, the highest index at which the follower's log may match:
+   *     {@code min(prevLogIndex - 1, lastIndex)}
+   * @param hintTerm on failure, the term of the follower's entry at {@code hintIndex} (-1 unknown):
+   *     the leader skips back over all its entries of higher terms in one step (fast backtracking,
+   *     Raft §5.3 end; etcd's {@code findConflictByTerm})
    */
-  record AppendEntriesResponse(String from, String to, long term, boolean success, long matchIndex)
-      implements RaftMessage {}
+  record AppendEntriesResponse(
+      String from, String to, long term, boolean success, long matchIndex, long hintIndex, long hintTerm)
+      implements RaftMessage {
+    /** A reply without a backtracking hint. */
+    public AppendEntriesResponse(String from, String to, long term, boolean success, long matchIndex) {
+      this(from, to, term, success, matchIndex, success ? matchIndex : matchIndex - 1, -1);
+    }
+  }
+
+  /**
+   * A leader's heartbeat (etcd's {@code MsgHeartbeat}): keeps followers from campaigning and
+   * carries a commit index the follower is known to hold.
+   *
+   * @param commit {@code min(leader's commitIndex, this follower's matchIndex)}: safe to commit
+   */
+  record Heartbeat(String from, String to, long term, long commit) implements RaftMessage {}
+
+  /** Reply to {@link Heartbeat}: tells the leader the follower is alive (CheckQuorum). */
+  record HeartbeatResponse(String from, String to, long term) implements RaftMessage {}
+
+  /**
+   * Leadership transfer: the leader tells an up-to-date follower to campaign at once
+   * (thesis §3.10).
+   */
+  record TimeoutNow(String from, String to, long term) implements RaftMessage {}
 }

@@ -170,6 +170,28 @@ public final class RaftNode implements AutoCloseable {
   }
 
   /**
+   * Asks this node, if it leads, to hand leadership to {@code target} (thesis §3.10). Returns at
+   * once; watch {@link #leaderId()} for the outcome. While the transfer runs (at most an election
+   * timeout) proposals are refused with {@link NotLeaderException}.
+   *
+   * @param target a voter's id
+   * @throws NotLeaderException if this node is not the leader
+   * @throws IllegalArgumentException if {@code target} is not a voter
+   */
+  public void transferLeadership(String target) {
+    checkRunning();
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "only the leader can transfer leadership");
+    }
+    if (!config.voters().contains(target)) {
+      throw new IllegalArgumentException("'" + target + "' is not a voter: " + config.voters());
+    }
+    enqueue(new TransferRequest(target));
+  }
+
+  private record TransferRequest(String target) {}
+
+  /**
    * Registers a callback run on the apply thread after each applied batch, with the new applied
    * index (used to wake long polls). It must be quick and must not block.
    */
@@ -274,6 +296,12 @@ public final class RaftNode implements AutoCloseable {
             core.tick(clockMs.getAsLong());
           } else if (ev instanceof RaftMessage m) {
             core.step(m);
+          } else if (ev instanceof TransferRequest t) {
+            try {
+              core.transferLeadership(t.target());
+            } catch (NotLeaderException | IllegalArgumentException e) {
+              log.info("leadership transfer to {} not started: {}", t.target(), e.getMessage());
+            }
           }
         }
         events.clear();
@@ -345,7 +373,7 @@ public final class RaftNode implements AutoCloseable {
 
   private void publishStatus() {
     Role r = core.role();
-    if (r != role && r == Role.CANDIDATE) {
+    if (r != role && (r == Role.CANDIDATE || r == Role.PRE_CANDIDATE)) {
       metrics.elections.inc();
     }
     if (r != role) {

@@ -4,6 +4,8 @@ package io.dsync.raft;
 public enum Role {
   /** Accepts entries from a leader; votes. */
   FOLLOWER,
+  /** Asking for pre-votes before becoming a candidate; its term has not changed (thesis §9.6). */
+  PRE_CANDIDATE,
   /** Asking for votes to become leader of a new term. */
   CANDIDATE,
   /** Accepts proposals, replicates, decides the commit index. */

@@ -6,13 +6,19 @@ import io.dsync.raft.Entry;
 import io.dsync.raft.RaftMessage;
 import io.dsync.raft.RaftMessage.AppendEntries;
 import io.dsync.raft.RaftMessage.AppendEntriesResponse;
+import io.dsync.raft.RaftMessage.Heartbeat;
+import io.dsync.raft.RaftMessage.HeartbeatResponse;
 import io.dsync.raft.RaftMessage.RequestVote;
 import io.dsync.raft.RaftMessage.RequestVoteResponse;
+import io.dsync.raft.RaftMessage.TimeoutNow;
 import io.dsync.raft.proto.AppendEntriesBody;
 import io.dsync.raft.proto.AppendEntriesResponseBody;
+import io.dsync.raft.proto.HeartbeatBody;
+import io.dsync.raft.proto.HeartbeatResponseBody;
 import io.dsync.raft.proto.RaftFrame;
 import io.dsync.raft.proto.RequestVoteBody;
 import io.dsync.raft.proto.RequestVoteResponseBody;
+import io.dsync.raft.proto.TimeoutNowBody;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -47,9 +53,12 @@ public final class WireCodec {
           frame.setRequestVote(
               RequestVoteBody.newBuilder()
                   .setLastLogIndex(m.lastLogIndex())
-                  .setLastLogTerm(m.lastLogTerm()));
+                  .setLastLogTerm(m.lastLogTerm())
+                  .setPreVote(m.preVote())
+                  .setTransfer(m.transfer()));
       case RequestVoteResponse m ->
-          frame.setRequestVoteResponse(RequestVoteResponseBody.newBuilder().setGranted(m.granted()));
+          frame.setRequestVoteResponse(
+              RequestVoteResponseBody.newBuilder().setGranted(m.granted()).setPreVote(m.preVote()));
       case AppendEntries m -> {
         AppendEntriesBody.Builder body =
             AppendEntriesBody.newBuilder()
@@ -66,7 +75,12 @@ public final class WireCodec {
           frame.setAppendEntriesResponse(
               AppendEntriesResponseBody.newBuilder()
                   .setSuccess(m.success())
-                  .setMatchIndex(m.matchIndex()));
+                  .setMatchIndex(m.matchIndex())
+                  .setHintIndex(m.hintIndex())
+                  .setHintTerm(m.hintTerm()));
+      case Heartbeat m -> frame.setHeartbeat(HeartbeatBody.newBuilder().setCommit(m.commit()));
+      case HeartbeatResponse m -> frame.setHeartbeatResponse(HeartbeatResponseBody.getDefaultInstance());
+      case TimeoutNow m -> frame.setTimeoutNow(TimeoutNowBody.getDefaultInstance());
     }
     return frame.build();
   }
@@ -78,7 +92,8 @@ public final class WireCodec {
    * @return the message it carries
    * @throws MalformedFrameException if the body is missing or of a type this build does not know
    *     (a newer peer), if {@code from}/{@code to} are empty, if a term or index is negative
-   *     (a uint64 above {@link Long#MAX_VALUE}), or if an entry does not decode; the caller drops
+   *     (a uint64 above {@link Long#MAX_VALUE}; the signed backtracking hints may be -1), or if an
+   *     entry does not decode; the caller drops
    *     the frame, which Raft tolerates like any lost message
    */
   public static RaftMessage decode(RaftFrame frame) {
@@ -96,10 +111,14 @@ public final class WireCodec {
             to,
             term,
             nonNegative(b.getLastLogIndex(), "last_log_index"),
-            nonNegative(b.getLastLogTerm(), "last_log_term"));
+            nonNegative(b.getLastLogTerm(), "last_log_term"),
+            b.getPreVote(),
+            b.getTransfer());
       }
-      case REQUEST_VOTE_RESPONSE ->
-          new RequestVoteResponse(from, to, term, frame.getRequestVoteResponse().getGranted());
+      case REQUEST_VOTE_RESPONSE -> {
+        RequestVoteResponseBody b = frame.getRequestVoteResponse();
+        yield new RequestVoteResponse(from, to, term, b.getGranted(), b.getPreVote());
+      }
       case APPEND_ENTRIES -> {
         AppendEntriesBody b = frame.getAppendEntries();
         List<Entry> entries = new ArrayList<>(b.getEntriesCount());
@@ -122,8 +141,18 @@ public final class WireCodec {
       case APPEND_ENTRIES_RESPONSE -> {
         AppendEntriesResponseBody b = frame.getAppendEntriesResponse();
         yield new AppendEntriesResponse(
-            from, to, term, b.getSuccess(), nonNegative(b.getMatchIndex(), "match_index"));
+            from,
+            to,
+            term,
+            b.getSuccess(),
+            nonNegative(b.getMatchIndex(), "match_index"),
+            b.getHintIndex(),
+            b.getHintTerm());
       }
+      case HEARTBEAT ->
+          new Heartbeat(from, to, term, nonNegative(frame.getHeartbeat().getCommit(), "commit"));
+      case HEARTBEAT_RESPONSE -> new HeartbeatResponse(from, to, term);
+      case TIMEOUT_NOW -> new TimeoutNow(from, to, term);
       case BODY_NOT_SET ->
           throw new MalformedFrameException(
               "frame from " + from + " has no body this build knows (a newer peer?)");

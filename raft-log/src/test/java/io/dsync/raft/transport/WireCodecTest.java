@@ -10,8 +10,11 @@ import io.dsync.raft.Entry;
 import io.dsync.raft.RaftMessage;
 import io.dsync.raft.RaftMessage.AppendEntries;
 import io.dsync.raft.RaftMessage.AppendEntriesResponse;
+import io.dsync.raft.RaftMessage.Heartbeat;
+import io.dsync.raft.RaftMessage.HeartbeatResponse;
 import io.dsync.raft.RaftMessage.RequestVote;
 import io.dsync.raft.RaftMessage.RequestVoteResponse;
+import io.dsync.raft.RaftMessage.TimeoutNow;
 import io.dsync.raft.proto.AppendEntriesBody;
 import io.dsync.raft.proto.EntryType;
 import io.dsync.raft.proto.RaftFrame;
@@ -35,12 +38,19 @@ class WireCodecTest {
     return List.of(
         new RequestVote("a", "b", 5, 42, 4),
         new RequestVote("node-1", "node.2", Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE),
+        new RequestVote("a", "b", 6, 42, 4, true, false), // pre-vote
+        new RequestVote("a", "b", 6, 42, 4, false, true), // after TimeoutNow
         new RequestVoteResponse("b", "a", 5, true),
         new RequestVoteResponse("b", "a", 0, false),
+        new RequestVoteResponse("b", "a", 6, true, true),
         new AppendEntries("a", "b", 3, 6, 2, entries, 8),
         new AppendEntries("a", "c", 3, 9, 3, List.of(), 9), // heartbeat
         new AppendEntriesResponse("b", "a", 3, true, 9),
-        new AppendEntriesResponse("c", "a", 3, false, 0));
+        new AppendEntriesResponse("c", "a", 3, false, 0), // hints -1, -1
+        new AppendEntriesResponse("c", "a", 3, false, 12, 10, 2),
+        new Heartbeat("a", "b", 3, 8),
+        new HeartbeatResponse("b", "a", 3),
+        new TimeoutNow("a", "c", 3));
   }
 
   @Test
@@ -62,7 +72,8 @@ class WireCodecTest {
 
   @Test
   void entriesTravelAsTheirLogEncoding() {
-    AppendEntries m = (AppendEntries) samples().get(4);
+    AppendEntries m = (AppendEntries) samples().stream()
+        .filter(x -> x instanceof AppendEntries a && !a.entries().isEmpty()).findFirst().orElseThrow();
     AppendEntriesBody body = WireCodec.encode(m).getAppendEntries();
     assertEquals(3, body.getEntriesCount());
     for (int i = 0; i < 3; i++) {
@@ -98,7 +109,7 @@ class WireCodecTest {
         () -> WireCodec.decode(ok.toBuilder()
             .setRequestVote(RequestVoteBody.newBuilder().setLastLogIndex(-5)).build()));
     RaftFrame badEntry =
-        WireCodec.encode(samples().get(5)).toBuilder()
+        WireCodec.encode(new AppendEntries("a", "c", 3, 9, 3, List.of(), 9)).toBuilder()
             .setAppendEntries(AppendEntriesBody.newBuilder()
                 .addEntries(ByteString.copyFromUtf8("not an entry at all, definitely")))
             .build();

@@ -1,0 +1,362 @@
+package io.dsync.raft;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dsync.raft.RaftMessage.AppendEntries;
+import io.dsync.raft.RaftMessage.RequestVote;
+import io.dsync.raft.RaftMessage.RequestVoteResponse;
+import io.dsync.raft.proto.EntryType;
+import io.dsync.storage.HardState;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Drives one {@link RaftCore} by hand, playing the driver's part (persist the Ready, then
+ * advance): leadership of a one-voter group, persist-before-commit, exactly-once in-order
+ * delivery of committed entries, refusal of proposals off the leader, votes persisted before
+ * they are sent, commit rules of Raft §5.3 and §5.4.2, election timing (§5.2), and timestamps
+ * that never go back (also across a restart).
+ */
+class RaftCoreTest {
+
+  /** A core plus the fake disk and the applied entries a driver would keep. */
+  private static final class Driven {
+    final MemoryStableLog log;
+    final RaftCore core;
+    final List<Entry> applied = new ArrayList<>();
+    HardState hardState;
+
+    Driven(RaftConfig config, MemoryStableLog log, HardState hardState, long lastApplied) {
+      this.log = log;
+      this.hardState = hardState;
+      this.core = new RaftCore(config, hardState, log, lastApplied, new Random(42));
+    }
+
+    /** Runs Ready/advance cycles until the core has nothing left to do. */
+    List<RaftMessage> drain() {
+      List<RaftMessage> sent = new ArrayList<>();
+      while (core.hasReady()) {
+        Ready rd = core.ready();
+        if (rd.hardState() != null) {
+          hardState = rd.hardState();
+        }
+        log.persist(rd);
+        sent.addAll(rd.messages());
+        applied.addAll(rd.committedEntries());
+        core.advance(rd);
+      }
+      return sent;
+    }
+  }
+
+  /** Raft as in the paper: no PreVote, no CheckQuorum (those have their own tests). */
+  private static RaftConfig classic(String id) {
+    RaftConfig d = RaftConfig.defaults(id, List.of("n1", "n2", "n3"));
+    return new RaftConfig(id, d.voters(), d.tickMs(), d.electionTicks(), d.heartbeatTicks(), d.maxProposalQueue(),
+        d.maxBatchBytes(), d.maxApplyQueue(), false, false, d.maxAppendBytes(), d.maxInflightAppends());
+  }
+
+  private static RaftConfig single() {
+    return RaftConfig.defaults("n1", List.of("n1"));
+  }
+
+  private static Driven fresh(RaftConfig config) {
+    return new Driven(config, new MemoryStableLog(), HardState.INITIAL, 0);
+  }
+
+  private static List<byte[]> commands(String... s) {
+    List<byte[]> out = new ArrayList<>();
+    for (String c : s) {
+      out.add(c.getBytes(UTF_8));
+    }
+    return out;
+  }
+
+  private static String text(Entry e) {
+    return new String(e.data(), UTF_8);
+  }
+
+  @Test
+  void oneVoterBecomesLeaderOnFirstTickAndCommitsItsNoopOnlyOnceStable() {
+    Driven d = fresh(single());
+    assertEquals(Role.FOLLOWER, d.core.role());
+    assertFalse(d.core.hasReady(), "a fresh core has nothing to do before its first tick");
+
+    d.core.tick(1_000);
+    assertEquals(Role.LEADER, d.core.role());
+    assertEquals(1, d.core.term());
+    assertEquals("n1", d.core.leaderId());
+
+    Ready rd = d.core.ready();
+    assertEquals(new HardState(1, "n1"), rd.hardState(), "term and self-vote must be saved");
+    assertEquals(1, rd.entries().size());
+    Entry noop = rd.entries().get(0);
+    assertEquals(1, noop.index());
+    assertEquals(1, noop.term());
+    assertEquals(EntryType.ENTRY_NOOP, noop.type());
+    assertEquals(1_000, noop.timestampMs());
+    assertTrue(rd.committedEntries().isEmpty(), "nothing is committed before it is on disk");
+    assertEquals(0, d.core.commitIndex());
+    assertTrue(rd.messages().isEmpty(), "a one-voter group sends nothing");
+
+    d.log.persist(rd);
+    d.core.advance(rd);
+    assertEquals(1, d.core.stableIndex());
+    assertEquals(1, d.core.commitIndex());
+    Ready rd2 = d.core.ready();
+    assertNull(rd2.hardState(), "an unchanged hard state is not saved again");
+    assertTrue(rd2.entries().isEmpty());
+    assertEquals(List.of(noop), rd2.committedEntries());
+    d.core.advance(rd2);
+    assertFalse(d.core.hasReady());
+  }
+
+  @Test
+  void proposalsCommitOnlyAfterAdvanceReportsThemStable() {
+    Driven d = fresh(single());
+    d.core.tick(1_000);
+    d.drain();
+    assertEquals(1, d.core.commitIndex());
+
+    long first = d.core.propose(commands("a", "b", "c"), 2_000);
+    assertEquals(2, first);
+    assertEquals(4, d.core.lastIndex());
+    assertEquals(1, d.core.commitIndex(), "a proposal is not committed before it is persisted");
+    assertEquals(1, d.core.stableIndex());
+
+    Ready rd = d.core.ready();
+    assertEquals(2, rd.entriesFromIndex());
+    assertEquals(List.of("a", "b", "c"), rd.entries().stream().map(RaftCoreTest::text).toList());
+    assertTrue(rd.committedEntries().isEmpty(), "entries to persist are not handed out for apply in the same Ready");
+    assertEquals(1, d.core.commitIndex(), "ready() alone must not commit");
+
+    d.log.persist(rd);
+    d.core.advance(rd);
+    assertEquals(4, d.core.stableIndex());
+    assertEquals(4, d.core.commitIndex(), "once stable, a one-voter leader commits");
+    Ready rd2 = d.core.ready();
+    assertEquals(List.of(2L, 3L, 4L), rd2.committedEntries().stream().map(Entry::index).toList());
+    d.core.advance(rd2);
+  }
+
+  @Test
+  void committedEntriesComeOutOnceAndInOrder() {
+    Driven d = fresh(single());
+    d.core.tick(1_000);
+    int next = 0;
+    for (int round = 0; round < 20; round++) {
+      List<String> batch = new ArrayList<>();
+      for (int i = 0; i <= round % 4; i++) {
+        batch.add("c" + next++);
+      }
+      d.core.propose(commands(batch.toArray(String[]::new)), 1_000 + round);
+      if (round % 3 == 0) {
+        d.drain(); // sometimes several proposals are persisted in one Ready, sometimes one
+      }
+    }
+    d.drain();
+    assertFalse(d.core.hasReady());
+    assertTrue(d.core.ready().committedEntries().isEmpty(), "nothing is handed out twice");
+
+    List<Long> indexes = d.applied.stream().map(Entry::index).toList();
+    for (int i = 0; i < indexes.size(); i++) {
+      assertEquals(i + 1L, indexes.get(i), "applied indexes must be 1, 2, 3, ... without gaps or repeats: " + indexes);
+    }
+    assertEquals(d.core.lastIndex(), indexes.size());
+    List<String> data = d.applied.stream().filter(e -> e.type() == EntryType.ENTRY_NORMAL).map(RaftCoreTest::text).toList();
+    List<String> expected = new ArrayList<>();
+    for (int i = 0; i < next; i++) {
+      expected.add("c" + i);
+    }
+    assertEquals(expected, data);
+    assertEquals(d.log.all(), d.applied, "what was applied is exactly what is on disk");
+  }
+
+  @Test
+  void proposeOnNonLeaderThrowsNotLeader() {
+    Driven solo = fresh(single());
+    NotLeaderException before = assertThrows(NotLeaderException.class, () -> solo.core.propose(commands("x"), 1));
+    assertNull(before.leaderId());
+
+    // A member of a three-voter group that hears from nobody only becomes a candidate.
+    Driven lonely = fresh(classic("n1"));
+    for (int i = 0; i < 40; i++) {
+      lonely.core.tick(i);
+      lonely.drain();
+    }
+    assertEquals(Role.CANDIDATE, lonely.core.role());
+    assertThrows(NotLeaderException.class, () -> lonely.core.propose(commands("x"), 1));
+
+    // A follower that heard from the leader names it.
+    Driven follower = fresh(classic("n2"));
+    follower.core.step(new AppendEntries("n1", "n2", 3, 0, 0, List.of(), 0));
+    follower.drain();
+    assertEquals(Role.FOLLOWER, follower.core.role());
+    NotLeaderException e = assertThrows(NotLeaderException.class, () -> follower.core.propose(commands("x"), 1));
+    assertEquals("n1", e.leaderId());
+    assertEquals(0, follower.core.lastIndex(), "a refused proposal appends nothing");
+  }
+
+  @Test
+  void candidateSavesItsVoteInTheReadyThatSendsTheRequests() {
+    Driven c = fresh(classic("n1"));
+    Ready rd = null;
+    for (int i = 0; i < 40 && c.core.role() != Role.CANDIDATE; i++) {
+      c.core.tick(i);
+    }
+    assertEquals(Role.CANDIDATE, c.core.role());
+    rd = c.core.ready();
+    assertEquals(new HardState(1, "n1"), rd.hardState(), "the self-vote is durable before any RequestVote leaves");
+    assertEquals(2, rd.messages().size());
+    assertTrue(rd.messages().stream().allMatch(m -> m instanceof RequestVote rv && rv.term() == 1));
+    c.core.advance(rd);
+
+    // A voter grants once per term and saves the vote before answering.
+    Driven voter = fresh(classic("n2"));
+    voter.core.step(new RequestVote("n1", "n2", 1, 0, 0));
+    Ready vr = voter.core.ready();
+    assertEquals(new HardState(1, "n1"), vr.hardState());
+    assertEquals(List.of(new RequestVoteResponse("n2", "n1", 1, true)), vr.messages());
+    voter.core.advance(vr);
+    voter.core.step(new RequestVote("n3", "n2", 1, 0, 0));
+    Ready vr2 = voter.core.ready();
+    assertNull(vr2.hardState());
+    assertEquals(List.of(new RequestVoteResponse("n2", "n3", 1, false)), vr2.messages(), "one vote per term (§5.2)");
+  }
+
+  @Test
+  void aLeaderCommitsEarlierTermsEntriesOnlyThroughAnEntryOfItsOwnTerm() {
+    MemoryStableLog log = new MemoryStableLog();
+    Entry e1 = new Entry(1, 1, EntryType.ENTRY_NORMAL, 10, "a".getBytes(UTF_8));
+    Entry e2 = new Entry(2, 1, EntryType.ENTRY_NORMAL, 11, "b".getBytes(UTF_8));
+    log.persist(new Ready(null, 1, List.of(e1, e2), List.of(), List.of()));
+    Driven d = new Driven(classic("n2"), log, new HardState(1, "n1"), 0);
+    for (int i = 0; i < 40 && d.core.role() != Role.CANDIDATE; i++) {
+      d.core.tick(100 + i);
+    }
+    d.drain();
+    assertEquals(2, d.core.term());
+    d.core.step(new RequestVoteResponse("n3", "n2", 2, true));
+    assertEquals(Role.LEADER, d.core.role());
+    d.drain(); // the no-op of term 2 at index 3 is now on the leader's disk
+
+    // n3 reports it holds 1..2 (e.g. it answered a heartbeat): a majority has the term-1
+    // entries, but counting replicas commits only entries of the current term (§5.4.2, Figure 8).
+    d.core.step(new RaftMessage.AppendEntriesResponse("n3", "n2", 2, true, 2));
+    assertEquals(0, d.core.commitIndex(), "a term-1 entry was committed by counting replicas in term 2");
+    d.drain();
+    assertTrue(d.applied.isEmpty());
+
+    d.core.step(new RaftMessage.AppendEntriesResponse("n3", "n2", 2, true, 3));
+    assertEquals(3, d.core.commitIndex(), "the term-2 no-op on a majority commits it and everything before");
+    d.drain();
+    assertEquals(List.of(1L, 2L, 3L), d.applied.stream().map(Entry::index).toList());
+  }
+
+  @Test
+  void aFollowerCommitsNoFurtherThanTheLastEntryTheLeaderVouchedFor() {
+    MemoryStableLog log = new MemoryStableLog();
+    List<Entry> old = new ArrayList<>();
+    for (long i = 1; i <= 3; i++) {
+      old.add(new Entry(i, 1, EntryType.ENTRY_NORMAL, i, ("old" + i).getBytes(UTF_8)));
+    }
+    log.persist(new Ready(null, 1, old, List.of(), List.of()));
+    Driven f = new Driven(classic("n3"), log, new HardState(1, "n1"), 0);
+
+    // The term-2 leader vouches for 1..2 only (its entry 3 differs and comes in a later message);
+    // its commit index 3 says nothing about our entry 3 (Figure 2: min(leaderCommit, last new)).
+    f.core.step(new AppendEntries("n2", "n3", 2, 1, 1, List.of(old.get(1)), 3));
+    assertEquals(2, f.core.commitIndex(), "committed an entry the leader never matched");
+    f.drain();
+    assertEquals(List.of(1L, 2L), f.applied.stream().map(Entry::index).toList());
+
+    Entry mine = new Entry(3, 2, EntryType.ENTRY_NOOP, 50, new byte[0]);
+    f.core.step(new AppendEntries("n2", "n3", 2, 2, 1, List.of(mine), 3));
+    f.drain();
+    assertEquals(3, f.core.commitIndex());
+    assertEquals(2, f.applied.get(2).term(), "the conflicting entry 3 was replaced before it was applied");
+    assertEquals(2, f.log.entry(3).term());
+  }
+
+  @Test
+  void aCandidateWaitsAFullRandomizedTimeoutBeforeItsNextElection() {
+    RaftConfig config = classic("n1");
+    Driven c = fresh(config);
+    int ticks = 200;
+    for (int i = 0; i < ticks; i++) {
+      c.core.tick(i);
+      c.drain();
+    }
+    // Each election waits at least electionTicks (§5.2), so 200 ticks hold at most 20 of them.
+    long elections = c.core.term();
+    assertTrue(elections >= ticks / (2 * config.electionTicks()) && elections <= ticks / config.electionTicks(),
+        "a candidate that hears nothing started " + elections + " elections in " + ticks + " ticks");
+  }
+
+  @Test
+  void timestampsNeverGoBackWhenTheClockDoes() {
+    Driven d = fresh(single());
+    d.core.tick(5_000);
+    d.core.propose(commands("a"), 6_000);
+    d.core.propose(commands("b"), 3_000); // the clock stepped back
+    d.core.tick(1_000);
+    d.core.propose(commands("c"), 2_000);
+    d.core.propose(commands("d"), 7_000);
+    d.drain();
+    List<Long> stamps = d.log.all().stream().map(Entry::timestampMs).toList();
+    assertEquals(List.of(5_000L, 6_000L, 6_000L, 6_000L, 7_000L), stamps);
+  }
+
+  @Test
+  void timestampsNeverGoBackAcrossARestart() {
+    Driven d = fresh(single());
+    d.core.tick(9_000);
+    d.core.propose(commands("a"), 10_000);
+    d.drain();
+    assertEquals(2, d.applied.size());
+
+    // Restart with everything applied (nothing left in memory) and a clock that is behind.
+    Driven r = new Driven(single(), d.log, d.hardState, 2);
+    r.core.tick(4_000);
+    r.core.propose(commands("b"), 4_001);
+    r.drain();
+    List<Entry> all = r.log.all();
+    for (int i = 1; i < all.size(); i++) {
+      assertTrue(all.get(i).timestampMs() >= all.get(i - 1).timestampMs(),
+          "timestamp went back at index " + all.get(i).index() + ": " + all);
+    }
+  }
+
+  @Test
+  void restartHandsOutOnlyEntriesAfterLastApplied() {
+    Driven d = fresh(single());
+    d.core.tick(1);
+    d.core.propose(commands("a", "b", "c", "d"), 2);
+    d.drain();
+    assertEquals(5, d.applied.size());
+
+    // The state machine had applied up to 3 when the node stopped.
+    Driven r = new Driven(single(), d.log, d.hardState, 3);
+    assertEquals(3, r.core.commitIndex());
+    assertEquals(5, r.core.lastIndex());
+    assertEquals(1, r.core.term());
+    assertFalse(r.core.hasReady(), "entries after lastApplied are not applied before a leader commits them");
+    r.core.tick(3);
+    assertEquals(Role.LEADER, r.core.role());
+    assertEquals(2, r.core.term());
+    r.drain();
+    assertEquals(List.of(4L, 5L, 6L), r.applied.stream().map(Entry::index).toList());
+    assertEquals(EntryType.ENTRY_NOOP, r.applied.get(2).type());
+    assertArrayEquals("d".getBytes(UTF_8), r.applied.get(1).data());
+    assertNotNull(r.log.entry(6));
+  }
+}
