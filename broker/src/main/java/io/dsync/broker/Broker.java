@@ -52,8 +52,14 @@ public final class Broker implements AutoCloseable {
    * @param raft Raft settings (node id, voters, timeouts, queues)
    * @param storage RocksDB settings
    * @param limits API limits
+   * @param transport the Raft peer transport; the broker closes it on {@link Broker#close()}
    */
-  public record Options(Path dataDir, RaftConfig raft, StorageOptions storage, BrokerLimits limits) {}
+  public record Options(Path dataDir, RaftConfig raft, StorageOptions storage, BrokerLimits limits, Transport transport) {
+    /** A one-voter group: no peers, {@link Transport#LOCAL}. */
+    public Options(Path dataDir, RaftConfig raft, StorageOptions storage, BrokerLimits limits) {
+      this(dataDir, raft, storage, limits, Transport.LOCAL);
+    }
+  }
 
   /**
    * A member as {@code /v1/cluster/status} shows it.
@@ -100,11 +106,12 @@ public final class Broker implements AutoCloseable {
     try {
       this.topics = new TopicsStateMachine(storage.state(), this::wakeTopics);
       this.raft =
-          new RaftNode(options.raft(), storage, topics, Transport.LOCAL, clockMs, new RaftMetrics(registry),
+          new RaftNode(options.raft(), storage, topics, options.transport(), clockMs, new RaftMetrics(registry),
               new Random());
       this.readyAtIndex = storage.log().lastIndex();
       raft.start();
     } catch (RuntimeException e) {
+      options.transport().close();
       storage.close();
       throw e;
     }
@@ -370,6 +377,60 @@ public final class Broker implements AutoCloseable {
         leader, raft.commitIndex(), raft.appliedIndex(), raft.lastIndex(), members);
   }
 
+  /** @return whether this node is the Raft leader right now */
+  public boolean isLeader() {
+    return raft.role() == Role.LEADER;
+  }
+
+  /**
+   * A digest of this node's whole state at one applied index ({@link
+   * io.dsync.storage.StateStore#digest()}): equal on every node that applied the same log. Scans
+   * the state: for diagnostics and tests.
+   *
+   * @return {@code [appliedIndex, digest]}
+   */
+  public long[] stateDigest() {
+    return storage.state().digest();
+  }
+
+  /**
+   * Hands leadership to another voter (Ongaro thesis §3.10) and waits, up to two election
+   * timeouts, for it to take over.
+   *
+   * @param to the voter that should lead
+   * @return the leader afterwards ({@code to} on success)
+   * @throws BrokerException BAD_REQUEST (not a voter), NO_LEADER (this node does not lead, or the
+   *     transfer did not complete in time; retry)
+   */
+  public String transferLeadership(String to) {
+    if (to == null || !raft.config().voters().contains(to)) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "'to' must be one of the voters " + raft.config().voters());
+    }
+    if (to.equals(raft.leaderId()) && isLeader()) {
+      return to;
+    }
+    try {
+      raft.transferLeadership(to);
+    } catch (NotLeaderException e) {
+      throw new BrokerException(ErrorKind.NO_LEADER, "this node does not lead; leader is " + e.leaderId(),
+          e.leaderId() == null ? Map.of() : Map.of("leader_id", e.leaderId()));
+    }
+    long deadline = System.nanoTime()
+        + TimeUnit.MILLISECONDS.toNanos(2L * raft.config().electionTicks() * raft.config().tickMs());
+    while (System.nanoTime() < deadline) {
+      if (to.equals(raft.leaderId())) {
+        return to;
+      }
+      try {
+        Thread.sleep(5);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    throw new BrokerException(ErrorKind.NO_LEADER, "leadership did not move to '" + to + "' in time; retry");
+  }
+
   /**
    * @return whether this node knows a leader and has applied everything its log held when it
    *     started (so its reads are not behind its own disk)
@@ -383,6 +444,7 @@ public final class Broker implements AutoCloseable {
 
   @Override
   public void close() {
+    options.transport().close();
     raft.close();
     storage.close();
     topicWaiters.values().forEach(f -> f.complete(null));

@@ -51,5 +51,7 @@ final class Dto {
 
   record StatusDto(
       String nodeId, String role, long term, String leaderId, long commitIndex, long appliedIndex, long lastIndex,
-      List<MemberDto> members) {}
+      List<MemberDto> members, @JsonInclude(JsonInclude.Include.NON_NULL) String stateHash) {}
+
+  record LeaderTransferRequest(String to) {}
 }

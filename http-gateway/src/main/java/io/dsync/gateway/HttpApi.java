@@ -59,10 +59,12 @@ public final class HttpApi {
 
   private final Broker broker;
   private final HttpMetrics metrics;
+  private final NodeConfig config;
 
-  private HttpApi(Broker broker, HttpMetrics metrics) {
+  private HttpApi(Broker broker, HttpMetrics metrics, NodeConfig config) {
     this.broker = broker;
     this.metrics = metrics;
+    this.config = config;
   }
 
   /**
@@ -87,7 +89,8 @@ public final class HttpApi {
   static Javalin create(
       NodeConfig config, Broker broker, PrometheusRegistry registry, Consumer<HandlerMetaInfo> onRoute) {
     HttpMetrics metrics = new HttpMetrics(registry, broker);
-    HttpApi api = new HttpApi(broker, metrics);
+    HttpApi api = new HttpApi(broker, metrics, config);
+    LeaderForwarder leader = new LeaderForwarder(config, broker);
     return Javalin.create(c -> {
       c.events.handlerAdded(onRoute);
       // Swagger UI's files (org.webjars:swagger-ui) under /webjars/swagger-ui/<version>/, for /docs.
@@ -106,15 +109,16 @@ public final class HttpApi {
       r.get("/openapi.json", ctx -> resource(ctx, "/openapi.json", "application/json"));
       r.get("/docs", ctx -> resource(ctx, "/docs.html", "text/html"));
       r.get("/v1/cluster/status", api::status);
+      r.post("/v1/cluster/leader-transfer", leader.writes(api::leaderTransfer));
 
-      r.post("/v1/topics", api::createTopic);
+      r.post("/v1/topics", leader.writes(api::createTopic));
       r.get("/v1/topics", api::listTopics);
       r.get("/v1/topics/{topic}", api::getTopic);
-      r.delete("/v1/topics/{topic}", api::deleteTopic);
-      r.post("/v1/topics/{topic}/records", api::produce);
+      r.delete("/v1/topics/{topic}", leader.writes(api::deleteTopic));
+      r.post("/v1/topics/{topic}/records", leader.writes(api::produce));
       r.get("/v1/topics/{topic}/partitions/{partition}/records", api::fetch);
 
-      r.post("/v1/groups/{group}/offsets", api::commitOffsets);
+      r.post("/v1/groups/{group}/offsets", leader.writes(api::commitOffsets));
       r.get("/v1/groups/{group}/offsets", api::committedOffsets);
 
       r.exception(BrokerException.class, (e, ctx) -> Problems.write(ctx, JSON, e));
@@ -142,14 +146,27 @@ public final class HttpApi {
   }
 
   private void status(Context ctx) {
+    boolean withHash = "true".equals(ctx.queryParam("state_hash"));
+    long[] digest = withHash ? broker.stateDigest() : null;
     Broker.ClusterStatus s = broker.status();
     List<Dto.MemberDto> members = new ArrayList<>();
     for (Broker.MemberStatus m : s.members()) {
-      String http = m.id().equals(s.nodeId()) ? ctx.host() : null;
-      members.add(new Dto.MemberDto(m.id(), null, http, m.role(), m.matchIndex()));
+      NodeConfig.Peer p = config.peer(m.id());
+      String raft = p == null ? null : p.raftAddress();
+      String http = p != null ? p.httpAddress() : m.id().equals(s.nodeId()) ? ctx.host() : null;
+      members.add(new Dto.MemberDto(m.id(), raft, http, m.role(), m.matchIndex()));
     }
-    ctx.json(new Dto.StatusDto(s.nodeId(), s.role(), s.term(), s.leaderId(), s.commitIndex(), s.appliedIndex(),
-        s.lastIndex(), members));
+    ctx.json(new Dto.StatusDto(s.nodeId(), s.role(), s.term(), s.leaderId(), s.commitIndex(),
+        digest == null ? s.appliedIndex() : digest[0], s.lastIndex(), members,
+        digest == null ? null : String.format("%016x", digest[1])));
+  }
+
+  private void leaderTransfer(Context ctx) {
+    Dto.LeaderTransferRequest req = body(ctx, Dto.LeaderTransferRequest.class);
+    if (req.to() == null) {
+      throw new BadInput("'to' (a voter's id) is required");
+    }
+    ctx.json(Map.of("leader_id", broker.transferLeadership(req.to())));
   }
 
   // ------------------------------------------------------------------ topics

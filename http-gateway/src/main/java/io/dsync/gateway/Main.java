@@ -59,11 +59,24 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--block-cache-bytes", defaultValue = "${env:DSYNC_BLOCK_CACHE_BYTES:-67108864}", description = "RocksDB block cache in bytes (env DSYNC_BLOCK_CACHE_BYTES; default ${DEFAULT-VALUE}).")
     long blockCacheBytes;
 
+    @Option(names = "--raft-host", defaultValue = "${env:DSYNC_RAFT_HOST:-127.0.0.1}", description = "Raft peer transport listen address (env DSYNC_RAFT_HOST; default ${DEFAULT-VALUE}).")
+    String raftHost;
+
+    @Option(names = "--raft-port", defaultValue = "${env:DSYNC_RAFT_PORT:-9080}", description = "Raft peer transport port (env DSYNC_RAFT_PORT; default ${DEFAULT-VALUE}; unused without peers).")
+    int raftPort;
+
+    @Option(names = "--peers", defaultValue = "${env:DSYNC_PEERS:-}", description = "All voters, this node included: id=raftHost:raftPort/httpHost:httpPort,... (env DSYNC_PEERS; empty: a single node).")
+    String peers;
+
+    @Option(names = "--cluster-secret", defaultValue = "${env:DSYNC_CLUSTER_SECRET:-}", description = "Shared secret of the cluster's peers, >= 16 characters (env DSYNC_CLUSTER_SECRET; required with --peers).")
+    String clusterSecret;
+
     @Override
     public Integer call() throws InterruptedException {
       NodeConfig config;
       try {
-        config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes);
+        config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost,
+            raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret);
       } catch (IllegalArgumentException e) {
         System.err.println("dsync: invalid configuration: " + e.getMessage());
         return 2;

@@ -7,7 +7,12 @@ import io.dsync.storage.StorageOptions;
 import io.javalin.Javalin;
 import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.util.List;
+import io.dsync.raft.Transport;
+import io.dsync.raft.transport.GrpcTransport;
+import io.dsync.raft.transport.GrpcTransportConfig;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * One running dsync node: the broker (storage, Raft, state machines) and its HTTP gateway.
@@ -40,13 +45,20 @@ public final class Node implements AutoCloseable {
     if (withJvmMetrics) {
       JvmMetrics.builder().register(registry);
     }
-    RaftConfig defaults = RaftConfig.defaults(config.nodeId(), List.of(config.nodeId()));
+    RaftConfig defaults = RaftConfig.defaults(config.nodeId(), config.voterIds());
     RaftConfig raft = new RaftConfig(config.nodeId(), defaults.voters(), config.tickMs(), defaults.electionTicks(),
         defaults.heartbeatTicks(), defaults.maxProposalQueue(), defaults.maxBatchBytes(), defaults.maxApplyQueue());
     StorageOptions d = StorageOptions.defaults();
     StorageOptions storage = new StorageOptions(config.blockCacheBytes(), d.writeBufferBytes(), d.maxBackgroundJobs(), true);
-    Broker broker = Broker.open(
-        new Broker.Options(config.dataDir(), raft, storage, BrokerLimits.defaults()), registry, System::currentTimeMillis);
+    Transport transport = transport(config, registry);
+    Broker broker;
+    try {
+      broker = Broker.open(new Broker.Options(config.dataDir(), raft, storage, BrokerLimits.defaults(), transport),
+          registry, System::currentTimeMillis);
+    } catch (RuntimeException e) {
+      transport.close();
+      throw e;
+    }
     try {
       Javalin http = HttpApi.create(config, broker, registry).start(config.httpHost(), config.httpPort());
       return new Node(config, broker, http);
@@ -54,6 +66,18 @@ public final class Node implements AutoCloseable {
       broker.close();
       throw e;
     }
+  }
+
+  private static Transport transport(NodeConfig config, PrometheusRegistry registry) {
+    if (config.peers().isEmpty()) {
+      return Transport.LOCAL;
+    }
+    Map<String, String> raftAddresses = new TreeMap<>();
+    for (NodeConfig.Peer p : config.peers()) {
+      raftAddresses.put(p.id(), p.raftAddress());
+    }
+    return new GrpcTransport(config.nodeId(), config.raftHost(), config.raftPort(), raftAddresses,
+        config.clusterSecret().getBytes(StandardCharsets.UTF_8), GrpcTransportConfig.defaults(), registry);
   }
 
   /** @return the port HTTP listens on (the real one when configured with 0) */

@@ -1,6 +1,8 @@
 package io.dsync.gateway;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A node's configuration: every setting, its default and its validation in one place. Filled
@@ -17,9 +19,73 @@ import java.nio.file.Path;
  * @param tickMs the Raft tick, in ms ({@code DSYNC_TICK_MS}, default 50)
  * @param blockCacheBytes RocksDB block cache, in bytes ({@code DSYNC_BLOCK_CACHE_BYTES}, default
  *     64 MiB)
+ * @param raftHost the address the Raft peer transport listens on ({@code DSYNC_RAFT_HOST},
+ *     default {@code 127.0.0.1})
+ * @param raftPort the Raft peer port ({@code DSYNC_RAFT_PORT}, default 9080; 0 picks a free one)
+ * @param peers every voter of the cluster, this node included ({@code DSYNC_PEERS}, e.g.
+ *     {@code n1=127.0.0.1:9080/127.0.0.1:8080,n2=...}: id, Raft address, HTTP address); empty
+ *     for a single node
+ * @param clusterSecret the secret peers prove to each other ({@code DSYNC_CLUSTER_SECRET}, at
+ *     least 16 characters); required with peers
  */
 public record NodeConfig(
-    String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes) {
+    String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
+    String raftHost, int raftPort, List<Peer> peers, String clusterSecret) {
+
+  /**
+   * A voter of the cluster.
+   *
+   * @param id its node id
+   * @param raftAddress {@code host:port} of its Raft transport
+   * @param httpAddress {@code host:port} of its HTTP gateway (where followers forward writes)
+   */
+  public record Peer(String id, String raftAddress, String httpAddress) {}
+
+  /** A single node (no peers) with the given settings and the Raft transport unused. */
+  public NodeConfig(
+      String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes) {
+    this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, "127.0.0.1", 9080, List.of(), null);
+  }
+
+  /**
+   * Parses {@code DSYNC_PEERS}: comma-separated {@code id=raftHost:raftPort/httpHost:httpPort}.
+   *
+   * @param spec the list, possibly empty or null
+   * @return the peers in the given order
+   * @throws IllegalArgumentException naming the malformed item
+   */
+  public static List<Peer> parsePeers(String spec) {
+    List<Peer> out = new ArrayList<>();
+    if (spec == null || spec.isBlank()) {
+      return out;
+    }
+    for (String item : spec.split(",")) {
+      String t = item.trim();
+      java.util.regex.Matcher m =
+          java.util.regex.Pattern.compile("([A-Za-z0-9_.-]{1,64})=([^/=,\\s]+:\\d{1,5})/([^/=,\\s]+:\\d{1,5})").matcher(t);
+      if (!m.matches()) {
+        throw new IllegalArgumentException(
+            "peer '" + t + "' must look like id=raftHost:raftPort/httpHost:httpPort, e.g. n1=127.0.0.1:9080/127.0.0.1:8080");
+      }
+      out.add(new Peer(m.group(1), m.group(2), m.group(3)));
+    }
+    return out;
+  }
+
+  /** @return the ids of the voters: the peers' ids, or this node alone */
+  public List<String> voterIds() {
+    return peers.isEmpty() ? List.of(nodeId) : peers.stream().map(Peer::id).sorted().toList();
+  }
+
+  /** @return the peer with {@code id}, or null */
+  public Peer peer(String id) {
+    for (Peer p : peers) {
+      if (p.id().equals(id)) {
+        return p;
+      }
+    }
+    return null;
+  }
 
   /** @throws IllegalArgumentException naming the first invalid setting */
   public NodeConfig {
@@ -44,6 +110,27 @@ public record NodeConfig(
     if (blockCacheBytes < (1 << 20)) {
       throw new IllegalArgumentException("block cache bytes must be >= 1 MiB, got " + blockCacheBytes);
     }
+    if (raftHost == null || raftHost.isBlank()) {
+      throw new IllegalArgumentException("raft host must not be empty");
+    }
+    if (raftPort < 0 || raftPort > 65535) {
+      throw new IllegalArgumentException("raft port must be 0-65535, got " + raftPort);
+    }
+    peers = List.copyOf(peers);
+    if (!peers.isEmpty()) {
+      java.util.Set<String> ids = new java.util.TreeSet<>();
+      for (Peer p : peers) {
+        if (!ids.add(p.id())) {
+          throw new IllegalArgumentException("peer id '" + p.id() + "' appears twice");
+        }
+      }
+      if (!ids.contains(nodeId)) {
+        throw new IllegalArgumentException("peers " + ids + " must include this node '" + nodeId + "'");
+      }
+      if (clusterSecret == null || clusterSecret.length() < 16) {
+        throw new IllegalArgumentException("a cluster needs DSYNC_CLUSTER_SECRET (--cluster-secret) of at least 16 characters");
+      }
+    }
   }
 
   /** @return the defaults: node n1, 127.0.0.1:8080, ./data */
@@ -53,6 +140,7 @@ public record NodeConfig(
 
   /** @return a copy with another port and data dir (for tests) */
   public NodeConfig withPortAndDir(int port, Path dir) {
-    return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes);
+    return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
+        peers, clusterSecret);
   }
 }

@@ -141,6 +141,9 @@ class OpenApiTest {
     calls.expect("GET", "/ready", "/ready", null, 200);
     calls.expect("GET", "/metrics", "/metrics", null, 200);
     calls.expect("GET", "/v1/cluster/status", "/v1/cluster/status", null, 200);
+    calls.expect("GET", "/v1/cluster/status", "/v1/cluster/status?state_hash=true", null, 200);
+    calls.expect("POST", "/v1/cluster/leader-transfer", "/v1/cluster/leader-transfer", "{\"to\":\"n1\"}", 200);
+    calls.expect("POST", "/v1/cluster/leader-transfer", "/v1/cluster/leader-transfer", "{\"to\":\"nope\"}", 400);
 
     String topic = "/v1/topics/{topic}";
     calls.expect("POST", "/v1/topics", "/v1/topics", "{\"name\":\"oa\",\"partitions\":2,\"retention_ms\":60000}", 201);

@@ -409,6 +409,8 @@ public final class RaftNode implements AutoCloseable {
         long t0 = System.nanoTime();
         List<Object> results = stateMachine.apply(entries);
         metrics.applySeconds.observe((System.nanoTime() - t0) / 1e9);
+        long applied = entries.get(entries.size() - 1).index();
+        appliedIndex = applied; // before completing futures: a caller that sees its write sees this index
         for (int i = 0; i < entries.size(); i++) {
           Entry e = entries.get(i);
           Proposal p = pending.remove(e.index());
@@ -421,8 +423,6 @@ public final class RaftNode implements AutoCloseable {
             }
           }
         }
-        long applied = entries.get(entries.size() - 1).index();
-        appliedIndex = applied;
         metrics.appliedIndex.set(applied);
         for (LongConsumer l : appliedListeners) {
           l.accept(applied);

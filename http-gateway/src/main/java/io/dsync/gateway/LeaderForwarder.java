@@ -1,0 +1,94 @@
+package io.dsync.gateway;
+
+import io.dsync.broker.Broker;
+import io.javalin.http.Context;
+import io.javalin.http.Handler;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.Executors;
+
+/**
+ * Makes any node accept writes: on a follower, a write request is sent on to the leader's HTTP
+ * gateway and the leader's answer is returned as is, so clients never need to find the leader.
+ * A request that was already forwarded once is not forwarded again (the leader changed in
+ * between): it gets 503 {@code no-leader} with {@code Retry-After}, as does a write while no
+ * leader is known or the leader cannot be reached.
+ *
+ * <p>Thread-safe; one instance per node.
+ */
+final class LeaderForwarder {
+  static final String FORWARDED_BY = "X-Dsync-Forwarded-By";
+
+  private final NodeConfig config;
+  private final Broker broker;
+  private final HttpClient client;
+  private final Duration timeout;
+
+  LeaderForwarder(NodeConfig config, Broker broker) {
+    this.config = config;
+    this.broker = broker;
+    this.client = HttpClient.newBuilder()
+        .connectTimeout(Duration.ofSeconds(2))
+        .executor(Executors.newVirtualThreadPerTaskExecutor())
+        .version(HttpClient.Version.HTTP_1_1)
+        .build();
+    this.timeout = Duration.ofMillis(broker.limits().writeTimeoutMs() + 5_000);
+  }
+
+  /**
+   * Wraps a write handler: run it here when this node leads (or is alone), else forward.
+   *
+   * @param write the handler that performs the write on the leader
+   * @return the wrapping handler
+   */
+  Handler writes(Handler write) {
+    return ctx -> {
+      if (config.peers().isEmpty() || broker.isLeader()) {
+        write.handle(ctx);
+        return;
+      }
+      String leader = broker.raft().leaderId();
+      NodeConfig.Peer peer = leader == null ? null : config.peer(leader);
+      if (peer == null || ctx.header(FORWARDED_BY) != null) {
+        noLeader(ctx, leader, leader == null ? "no leader is known yet" : "the leader changed while forwarding");
+        return;
+      }
+      forward(ctx, peer);
+    };
+  }
+
+  private void forward(Context ctx, NodeConfig.Peer leader) throws InterruptedException {
+    String query = ctx.queryString();
+    URI uri = URI.create("http://" + leader.httpAddress() + ctx.path() + (query == null ? "" : "?" + query));
+    HttpRequest.Builder req = HttpRequest.newBuilder(uri)
+        .timeout(timeout)
+        .header(FORWARDED_BY, config.nodeId())
+        .method(ctx.method().name(), HttpRequest.BodyPublishers.ofByteArray(ctx.bodyAsBytes()));
+    String contentType = ctx.header("Content-Type");
+    if (contentType != null) {
+      req.header("Content-Type", contentType);
+    }
+    HttpResponse<byte[]> res;
+    try {
+      res = client.send(req.build(), HttpResponse.BodyHandlers.ofByteArray());
+    } catch (IOException e) {
+      noLeader(ctx, leader.id(), "the leader " + leader.id() + " at " + leader.httpAddress() + " is unreachable: " + e);
+      return;
+    }
+    ctx.status(res.statusCode());
+    res.headers().firstValue("Content-Type").ifPresent(ctx::contentType);
+    res.headers().firstValue("Retry-After").ifPresent(v -> ctx.header("Retry-After", v));
+    ctx.header("X-Dsync-Served-By", leader.id());
+    ctx.result(res.body());
+  }
+
+  private static void noLeader(Context ctx, String leader, String detail) {
+    ctx.header("Retry-After", "1");
+    Problems.write(ctx, HttpApi.JSON, 503, "no-leader", detail, leader == null ? Map.of() : Map.of("leader_id", leader));
+  }
+}
