@@ -112,6 +112,12 @@ public final class TopicsStateMachine implements StateMachine {
     this.recordsCf = store.column("records");
     this.offsetsCf = store.column("offsets");
     this.onTopicsChanged = onTopicsChanged;
+    load();
+  }
+
+  /** Rebuilds the in-memory views from the column families (at start, and after a snapshot). */
+  private void load() {
+    working.clear();
     for (KeyValue kv : topicsCf.scan(new byte[0], new byte[] {(byte) 0xFF}, Integer.MAX_VALUE, Long.MAX_VALUE)) {
       TopicMeta meta = parseMeta(kv.value());
       long[] start = new long[meta.getPartitions()];
@@ -126,7 +132,20 @@ public final class TopicsStateMachine implements StateMachine {
       }
       working.put(meta.getName(), new TopicView(meta, start, end));
     }
+    published.keySet().retainAll(working.keySet());
     published.putAll(working);
+  }
+
+  /**
+   * The state was replaced by a snapshot from the leader: reload the views and wake every long
+   * poll, since any topic may have changed.
+   */
+  @Override
+  public void restored() {
+    java.util.TreeSet<String> names = new java.util.TreeSet<>(published.keySet());
+    load();
+    names.addAll(published.keySet());
+    onTopicsChanged.accept(List.copyOf(names));
   }
 
   @Override

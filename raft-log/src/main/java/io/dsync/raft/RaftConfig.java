@@ -28,6 +28,11 @@ import java.util.List;
  *     1 MiB)
  * @param maxInflightAppends AppendEntries messages in flight to one follower at most (default
  *     64); with {@code maxAppendBytes} this bounds the leader's memory per slow follower
+ * @param compactLogBytes once this many bytes of entries were appended since the last
+ *     compaction, the log is purged up to the applied index minus {@code compactTrailingEntries}
+ *     (Raft §7; default 256 MiB): the state column families are the snapshot
+ * @param compactTrailingEntries applied entries kept after a compaction, so a follower slightly
+ *     behind catches up from the log rather than a snapshot (default 1000)
  */
 public record RaftConfig(
     String nodeId,
@@ -41,7 +46,9 @@ public record RaftConfig(
     boolean preVote,
     boolean checkQuorum,
     long maxAppendBytes,
-    int maxInflightAppends) {
+    int maxInflightAppends,
+    long compactLogBytes,
+    long compactTrailingEntries) {
 
   /**
    * @throws IllegalArgumentException on any unsafe or meaningless combination
@@ -69,13 +76,30 @@ public record RaftConfig(
     if (maxAppendBytes < 1024 || maxInflightAppends < 1) {
       throw new IllegalArgumentException("maxAppendBytes must be >= 1 KiB and maxInflightAppends >= 1");
     }
+    if (compactLogBytes < 1 || compactTrailingEntries < 0) {
+      throw new IllegalArgumentException("compactLogBytes must be >= 1 and compactTrailingEntries >= 0");
+    }
+  }
+
+  /** Without compaction knobs: those at their defaults (256 MiB, 1000 entries). */
+  public RaftConfig(String nodeId, List<String> voters, long tickMs, int electionTicks, int heartbeatTicks,
+      int maxProposalQueue, long maxBatchBytes, int maxApplyQueue, boolean preVote, boolean checkQuorum,
+      long maxAppendBytes, int maxInflightAppends) {
+    this(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes, maxApplyQueue,
+        preVote, checkQuorum, maxAppendBytes, maxInflightAppends, 256L << 20, 1000);
+  }
+
+  /** @return a copy with other compaction settings (tests use tiny ones) */
+  public RaftConfig withCompaction(long logBytes, long trailingEntries) {
+    return new RaftConfig(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes,
+        maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, logBytes, trailingEntries);
   }
 
   /** The settings before PreVote/CheckQuorum/flow control had their own knobs: those at their defaults. */
   public RaftConfig(String nodeId, List<String> voters, long tickMs, int electionTicks, int heartbeatTicks,
       int maxProposalQueue, long maxBatchBytes, int maxApplyQueue) {
     this(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes, maxApplyQueue,
-        true, true, 1L << 20, 64);
+        true, true, 1L << 20, 64, 256L << 20, 1000);
   }
 
   /**

@@ -48,6 +48,16 @@ public final class RaftCore {
 
     /** @return entries {@code [from, toExclusive)} in order, at least one if non-empty, about {@code maxBytes} at most */
     List<Entry> entries(long from, long toExclusive, long maxBytes);
+
+    /** @return the last index compacted away (covered by the state snapshot), 0 if none */
+    default long snapshotIndex() {
+      return 0;
+    }
+
+    /** @return the term of the entry at {@link #snapshotIndex()}, 0 if none */
+    default long snapshotTerm() {
+      return 0;
+    }
   }
 
   private final String id;
@@ -75,6 +85,10 @@ public final class RaftCore {
   private final TreeSet<String> votesRejected = new TreeSet<>();
   private long termStartIndex;
   private String leadTransferee;
+  private long snapshotIndex;
+  private long snapshotTerm;
+  private RaftMessage.InstallSnapshot pendingChunk;
+  private final List<String> snapshotRequests = new ArrayList<>();
   private List<RaftMessage> outbox = new ArrayList<>();
 
   private int electionElapsed;
@@ -84,7 +98,8 @@ public final class RaftCore {
 
   private enum ProgressState {
     PROBE,
-    REPLICATE
+    REPLICATE,
+    SNAPSHOT
   }
 
   /**
@@ -110,6 +125,13 @@ public final class RaftCore {
       state = ProgressState.PROBE;
       stalledHeartbeats = 0;
       next = newNext;
+      probeSent = false;
+      inflight.clear();
+    }
+
+    void becomeSnapshot() {
+      state = ProgressState.SNAPSHOT;
+      stalledHeartbeats = 0;
       probeSent = false;
       inflight.clear();
     }
@@ -141,7 +163,9 @@ public final class RaftCore {
     this.term = hardState.term();
     this.votedFor = hardState.votedFor();
     this.savedHardState = hardState;
-    this.stableIndex = stable.lastIndex();
+    this.snapshotIndex = stable.snapshotIndex();
+    this.snapshotTerm = stable.snapshotTerm();
+    this.stableIndex = Math.max(stable.lastIndex(), snapshotIndex);
     if (lastApplied > stableIndex) {
       throw new IllegalStateException(
           "state machine applied " + lastApplied + " but the log ends at " + stableIndex);
@@ -198,7 +222,13 @@ public final class RaftCore {
         // A lost AppendEntries in REPLICATE is noticed when a later one is rejected; if it was
         // the last one, nothing follows: after half an election timeout without progress on
         // what is in flight, fall back to PROBE and resend from the match index.
-        if (pr.state == ProgressState.REPLICATE && !pr.inflight.isEmpty()) {
+        if (pr.state == ProgressState.SNAPSHOT) {
+          // A transfer that has not completed within a few election timeouts is given up; the
+          // next append attempt asks the driver for a fresh one.
+          if (++pr.stalledHeartbeats * config.heartbeatTicks() >= 6 * config.electionTicks()) {
+            pr.becomeProbe(pr.match + 1);
+          }
+        } else if (pr.state == ProgressState.REPLICATE && !pr.inflight.isEmpty()) {
           pr.stalledHeartbeats = pr.match == pr.matchAtLastHeartbeat ? pr.stalledHeartbeats + 1 : 0;
           if (pr.stalledHeartbeats * config.heartbeatTicks() >= Math.max(2, config.electionTicks() / 2)) {
             pr.becomeProbe(pr.match + 1);
@@ -313,14 +343,15 @@ public final class RaftCore {
       } else if (m instanceof RequestVoteResponse r && r.preVote() && r.granted()) {
         // a granted pre-vote carries the future term; it is counted below, the term stays
       } else {
-        boolean fromLeader = m instanceof AppendEntries || m instanceof Heartbeat || m instanceof TimeoutNow;
+        boolean fromLeader = m instanceof AppendEntries || m instanceof Heartbeat || m instanceof TimeoutNow
+            || m instanceof RaftMessage.InstallSnapshot;
         becomeFollower(m.term(), fromLeader ? m.from() : null);
       }
     } else if (m.term() < term) {
-      if (m instanceof AppendEntries || m instanceof Heartbeat) {
+      if (m instanceof AppendEntries || m instanceof Heartbeat || m instanceof RaftMessage.InstallSnapshot) {
         // A stale leader learns the new term from the reply and steps down (needed with
         // CheckQuorum/PreVote, where a higher-term node may otherwise never reach it).
-        outbox.add(new AppendEntriesResponse(id, m.from(), term, false, -1, -1, -1));
+        outbox.add(new AppendEntriesResponse(id, m.from(), term, false, 0, -1, -1)); // only the term matters
       } else if (m instanceof RequestVote rv) {
         outbox.add(new RequestVoteResponse(id, rv.from(), term, false, rv.preVote()));
       }
@@ -334,6 +365,8 @@ public final class RaftCore {
       case Heartbeat hb -> handleHeartbeat(hb);
       case HeartbeatResponse r -> handleHeartbeatResponse(r);
       case TimeoutNow t -> handleTimeoutNow(t);
+      case RaftMessage.InstallSnapshot is -> handleInstallSnapshot(is);
+      case RaftMessage.InstallSnapshotResponse r -> handleInstallSnapshotResponse(r);
     }
   }
 
@@ -342,6 +375,8 @@ public final class RaftCore {
   /** @return whether {@link #ready()} has anything to do */
   public boolean hasReady() {
     return !outbox.isEmpty()
+        || pendingChunk != null
+        || !snapshotRequests.isEmpty()
         || !currentHardState().equals(savedHardState)
         || lastIndex() > stableIndex
         || Math.min(commitIndex, stableIndex) > appliedHandedOut;
@@ -360,7 +395,12 @@ public final class RaftCore {
         applyTo > appliedHandedOut ? List.copyOf(memSlice(appliedHandedOut + 1, applyTo + 1)) : List.of();
     List<RaftMessage> msgs = outbox;
     outbox = new ArrayList<>();
-    return new Ready(hs.equals(savedHardState) ? null : hs, stableIndex + 1, toPersist, msgs, toApply);
+    List<String> snapshots = List.copyOf(snapshotRequests);
+    snapshotRequests.clear();
+    RaftMessage.InstallSnapshot chunk = pendingChunk;
+    pendingChunk = null;
+    return new Ready(hs.equals(savedHardState) ? null : hs, stableIndex + 1, toPersist, msgs, toApply, chunk,
+        snapshots);
   }
 
   /**
@@ -371,6 +411,19 @@ public final class RaftCore {
   public void advance(Ready rd) {
     if (rd.hardState() != null) {
       savedHardState = rd.hardState();
+    }
+    if (rd.snapshotChunk() != null && rd.snapshotChunk().last()) {
+      // The driver replaced the state with the snapshot and emptied the log (Raft §7: "discard
+      // the entire log"); the log now starts after the snapshot.
+      RaftMessage.InstallSnapshot c = rd.snapshotChunk();
+      mem.clear();
+      memFrom = c.index() + 1;
+      stableIndex = c.index();
+      snapshotIndex = c.index();
+      snapshotTerm = c.snapshotTerm();
+      commitIndex = Math.max(commitIndex, c.index());
+      appliedHandedOut = c.index();
+      return;
     }
     if (!rd.entries().isEmpty()) {
       stableIndex = rd.entries().get(rd.entries().size() - 1).index();
@@ -580,6 +633,15 @@ public final class RaftCore {
   private void sendAppend(String peer) {
     Progress pr = progress.get(peer);
     while (true) {
+      if (pr.state == ProgressState.SNAPSHOT) {
+        return; // the driver is streaming a snapshot; appends resume once it is installed
+      }
+      if (pr.next <= snapshotIndex) {
+        // The entries this follower needs were compacted away (Raft §7): send a snapshot.
+        pr.becomeSnapshot();
+        snapshotRequests.add(peer);
+        return;
+      }
       if (pr.state == ProgressState.PROBE && pr.probeSent) {
         return;
       }
@@ -706,6 +768,57 @@ public final class RaftCore {
     }
   }
 
+  private void handleInstallSnapshot(RaftMessage.InstallSnapshot is) {
+    becomeFollowerOf(is.from());
+    if (is.index() <= commitIndex) {
+      // Already holds everything the snapshot covers: nothing to install.
+      outbox.add(new RaftMessage.InstallSnapshotResponse(id, is.from(), term, commitIndex, is.seq(), true));
+      return;
+    }
+    pendingChunk = is; // written by the driver before the acknowledgement below goes out
+    outbox.add(new RaftMessage.InstallSnapshotResponse(id, is.from(), term, is.index(), is.seq(), is.last()));
+  }
+
+  private void handleInstallSnapshotResponse(RaftMessage.InstallSnapshotResponse r) {
+    if (role != Role.LEADER) {
+      return;
+    }
+    Progress pr = progress.get(r.from());
+    if (pr == null) {
+      return;
+    }
+    pr.recentActive = true;
+    if (r.installed()) {
+      pr.match = Math.max(pr.match, r.index());
+      pr.becomeProbe(pr.match + 1);
+      maybeCommit();
+      sendAppend(r.from());
+    }
+  }
+
+  /**
+   * Records that the driver compacted the log: entries up to {@code index} are gone from disk and
+   * their effect lives in the state snapshot (Raft §7).
+   *
+   * @param index the last compacted index; at most the last index handed out for apply
+   * @param term the term of the entry at {@code index}
+   * @throws IllegalArgumentException if {@code index} was not applied yet
+   */
+  public void compacted(long index, long term) {
+    if (index > appliedHandedOut) {
+      throw new IllegalArgumentException("cannot compact " + index + " beyond the applied " + appliedHandedOut);
+    }
+    if (index > snapshotIndex) {
+      snapshotIndex = index;
+      snapshotTerm = term;
+    }
+  }
+
+  /** @return the last compacted index (0 if none) */
+  public long snapshotIndex() {
+    return snapshotIndex;
+  }
+
   private void maybeCommit() {
     long[] matches = new long[voters.size()];
     int i = 0;
@@ -737,6 +850,12 @@ public final class RaftCore {
     }
     if (index >= memFrom && index <= lastIndex()) {
       return mem.get((int) (index - memFrom)).term();
+    }
+    if (index == snapshotIndex) {
+      return snapshotTerm;
+    }
+    if (index < snapshotIndex) {
+      return -1; // compacted away
     }
     Entry e = index <= stableIndex ? stable.entry(index) : null;
     return e == null ? -1 : e.term();

@@ -102,4 +102,30 @@ public sealed interface RaftMessage {
    * (thesis §3.10).
    */
   record TimeoutNow(String from, String to, long term) implements RaftMessage {}
+
+  /**
+   * One chunk of a state snapshot, sent to a follower whose next entry the leader has compacted
+   * away (Raft §7, Figure 13; chunked as in the paper's {@code offset}/{@code done}). The
+   * transfer is resumable: chunks are numbered, each is acknowledged, a lost one is resent.
+   *
+   * @param index the last log index the snapshot includes
+   * @param snapshotTerm the term of that entry
+   * @param seq the chunk's number, from 0
+   * @param data the chunk (an encoded {@code SnapshotChunkData}: state key/values)
+   * @param last whether this is the final chunk
+   */
+  record InstallSnapshot(
+      String from, String to, long term, long index, long snapshotTerm, int seq, byte[] data, boolean last)
+      implements RaftMessage {}
+
+  /**
+   * Acknowledges a snapshot chunk.
+   *
+   * @param index the snapshot's last included index
+   * @param seq the chunk acknowledged
+   * @param installed whether the follower now holds the whole snapshot (its last chunk, or a state
+   *     already at or past {@code index})
+   */
+  record InstallSnapshotResponse(String from, String to, long term, long index, int seq, boolean installed)
+      implements RaftMessage {}
 }

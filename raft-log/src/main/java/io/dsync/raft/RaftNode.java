@@ -71,6 +71,20 @@ public final class RaftNode implements AutoCloseable {
   private volatile long appliedIndex;
   private volatile Map<String, Long> matchIndexes = Map.of();
 
+  // Log compaction and snapshots (Raft §7).
+  private static final byte[] SNAPSHOT_META_KEY = "snapshot_meta".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  private static final byte[] RESTORE_PENDING_KEY = "restore_pending".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  private static final long SNAPSHOT_CHUNK_BYTES = 1L << 20;
+  private volatile long snapshotIndex;
+  private volatile long snapshotTerm;
+  private long bytesSinceCompaction;
+  private long lastHandedToApply;
+  private final Map<String, SnapshotSender> senders = new ConcurrentHashMap<>();
+  private final java.nio.file.Path stagingFile;
+  private long stagingIndex = -1;
+  private long stagingTerm;
+  private int expectedSeq;
+
   private record Proposal(byte[] command, CompletableFuture<Object> future, long[] termHolder) {}
 
   /**
@@ -100,6 +114,14 @@ public final class RaftNode implements AutoCloseable {
     this.metrics = metrics;
     this.proposals = new ArrayBlockingQueue<>(config.maxProposalQueue());
     this.applyQueue = new ArrayBlockingQueue<>(config.maxApplyQueue());
+    this.stagingFile = storage.dir().resolveSibling(storage.dir().getFileName() + ".snapshot-staging");
+    byte[] meta = storage.meta().get(SNAPSHOT_META_KEY);
+    if (meta != null) {
+      io.dsync.raft.proto.SnapshotMeta m = parseMeta(meta);
+      this.snapshotIndex = m.getIndex();
+      this.snapshotTerm = m.getTerm();
+    }
+    finishPendingRestore();
     RaftLogStore logStore = storage.log();
     RaftCore.StableLog stable =
         new RaftCore.StableLog() {
@@ -122,8 +144,19 @@ public final class RaftNode implements AutoCloseable {
             }
             return out;
           }
+
+          @Override
+          public long snapshotIndex() {
+            return snapshotIndex;
+          }
+
+          @Override
+          public long snapshotTerm() {
+            return snapshotTerm;
+          }
         };
     this.appliedIndex = stateMachine.lastApplied();
+    this.lastHandedToApply = appliedIndex;
     this.core = new RaftCore(config, storage.meta().loadHardState(), stable, appliedIndex, random);
     this.lastIndex = core.lastIndex();
     this.commitIndex = core.commitIndex();
@@ -259,6 +292,12 @@ public final class RaftNode implements AutoCloseable {
   }
 
   private void enqueue(Object event) {
+    if (event instanceof RaftMessage.InstallSnapshotResponse r) {
+      SnapshotSender sender = senders.get(r.from());
+      if (sender != null) {
+        sender.acks.offer(r);
+      }
+    }
     inbox.offer(event);
   }
 
@@ -294,6 +333,10 @@ public final class RaftNode implements AutoCloseable {
         for (Object ev : events) {
           if (ev == TICK) {
             core.tick(clockMs.getAsLong());
+          } else if (ev instanceof RaftMessage.InstallSnapshot is) {
+            if (acceptChunk(is)) {
+              core.step(is);
+            }
           } else if (ev instanceof RaftMessage m) {
             core.step(m);
           } else if (ev instanceof TransferRequest t) {
@@ -308,6 +351,9 @@ public final class RaftNode implements AutoCloseable {
         drainProposals(batch, commands);
         while (core.hasReady()) {
           handleReady(core.ready());
+        }
+        if (bytesSinceCompaction >= config.compactLogBytes()) {
+          compactLog();
         }
         publishStatus();
       }
@@ -352,10 +398,15 @@ public final class RaftNode implements AutoCloseable {
     if (rd.hardState() != null) {
       storage.meta().saveHardState(rd.hardState());
     }
+    if (rd.snapshotChunk() != null) {
+      writeChunk(rd.snapshotChunk());
+    }
     if (!rd.entries().isEmpty()) {
       List<byte[]> encoded = new ArrayList<>(rd.entries().size());
       for (Entry e : rd.entries()) {
-        encoded.add(e.encode());
+        byte[] b = e.encode();
+        encoded.add(b);
+        bytesSinceCompaction += b.length;
       }
       long t0 = System.nanoTime();
       storage.log().append(rd.entriesFromIndex(), encoded);
@@ -367,6 +418,10 @@ public final class RaftNode implements AutoCloseable {
     }
     if (!rd.committedEntries().isEmpty()) {
       applyQueue.put(rd.committedEntries());
+      lastHandedToApply = rd.committedEntries().get(rd.committedEntries().size() - 1).index();
+    }
+    for (String peer : rd.sendSnapshotTo()) {
+      startSnapshotSender(peer);
     }
     core.advance(rd);
   }
@@ -390,6 +445,236 @@ public final class RaftNode implements AutoCloseable {
     metrics.lastIndex.set(lastIndex);
     metrics.isLeader.set(r == Role.LEADER ? 1 : 0);
     metrics.proposalQueueDepth.set(proposals.size());
+  }
+
+  // ------------------------------------------------------------------ compaction and snapshots
+
+  /**
+   * Purges the log up to the applied index minus {@link RaftConfig#compactTrailingEntries()}: the
+   * state column families, flushed first, are the snapshot of everything purged (Raft §7).
+   * Runs on the Raft thread, the log's one writer.
+   */
+  private void compactLog() {
+    long index = Math.min(appliedIndex, core.commitIndex()) - config.compactTrailingEntries();
+    if (index <= storage.log().firstIndex() || index <= snapshotIndex) {
+      return;
+    }
+    byte[] b = storage.log().get(index);
+    if (b == null) {
+      return;
+    }
+    long term = Entry.decode(b).term();
+    storage.flush(); // state up to appliedIndex >= index is on disk before its log goes
+    storage.meta().put(SNAPSHOT_META_KEY, meta(index, term));
+    storage.log().purgePrefix(index);
+    core.compacted(index, term);
+    snapshotIndex = index;
+    snapshotTerm = term;
+    bytesSinceCompaction = 0;
+    log.info("node {} compacted its log up to {} (term {})", config.nodeId(), index, term);
+  }
+
+  private static byte[] meta(long index, long term) {
+    return io.dsync.raft.proto.SnapshotMeta.newBuilder().setIndex(index).setTerm(term).build().toByteArray();
+  }
+
+  private static io.dsync.raft.proto.SnapshotMeta parseMeta(byte[] b) {
+    try {
+      return io.dsync.raft.proto.SnapshotMeta.parseFrom(b);
+    } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+      throw new IllegalStateException("corrupt snapshot metadata", e);
+    }
+  }
+
+  /**
+   * Follower side: takes chunks in order. Chunk 0 starts a new staging file; a repeated chunk is
+   * acknowledged again (its first acknowledgement was lost); anything else out of order is
+   * dropped, and the leader resends.
+   */
+  private boolean acceptChunk(RaftMessage.InstallSnapshot is) {
+    if (is.seq() == 0) {
+      return true;
+    }
+    if (is.index() == stagingIndex && is.seq() == expectedSeq) {
+      return true;
+    }
+    if (is.index() == stagingIndex && is.seq() < expectedSeq && is.term() == core.term()) {
+      transport.send(new RaftMessage.InstallSnapshotResponse(
+          config.nodeId(), is.from(), core.term(), is.index(), is.seq(), false));
+    }
+    return false;
+  }
+
+  private void writeChunk(RaftMessage.InstallSnapshot is) throws InterruptedException {
+    try {
+      if (is.seq() == 0) {
+        java.nio.file.Files.deleteIfExists(stagingFile);
+        stagingIndex = is.index();
+        stagingTerm = is.snapshotTerm();
+        expectedSeq = 0;
+      }
+      try (java.io.DataOutputStream out = new java.io.DataOutputStream(new java.io.BufferedOutputStream(
+          java.nio.file.Files.newOutputStream(stagingFile, java.nio.file.StandardOpenOption.CREATE,
+              java.nio.file.StandardOpenOption.APPEND)))) {
+        out.writeInt(is.data().length);
+        out.write(is.data());
+      }
+      expectedSeq = is.seq() + 1;
+      if (!is.last()) {
+        return;
+      }
+      try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(stagingFile,
+          java.nio.file.StandardOpenOption.WRITE)) {
+        ch.force(true);
+      }
+    } catch (java.io.IOException e) {
+      throw new io.dsync.storage.StorageException("cannot stage snapshot chunk " + is.seq(), e);
+    }
+    // Let the apply thread finish what it was given, then swap the state under it.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (appliedIndex < lastHandedToApply || !applyQueue.isEmpty()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("apply thread did not drain before installing a snapshot");
+      }
+      Thread.sleep(1);
+    }
+    storage.meta().put(RESTORE_PENDING_KEY, meta(stagingIndex, stagingTerm));
+    finishPendingRestore();
+    stagingIndex = -1;
+    expectedSeq = 0;
+  }
+
+  /**
+   * Installs the staged snapshot named by the restore-pending marker: replace the state, empty
+   * the log, record the snapshot, drop the marker. Idempotent, so a crash in the middle is
+   * finished at the next start.
+   */
+  private void finishPendingRestore() {
+    byte[] pending = storage.meta().get(RESTORE_PENDING_KEY);
+    if (pending == null) {
+      return;
+    }
+    io.dsync.raft.proto.SnapshotMeta m = parseMeta(pending);
+    List<List<io.dsync.storage.StateStore.ColumnKeyValue>> chunks = new ArrayList<>();
+    try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.BufferedInputStream(
+        java.nio.file.Files.newInputStream(stagingFile)))) {
+      while (in.available() > 0) {
+        byte[] data = new byte[in.readInt()];
+        in.readFully(data);
+        List<io.dsync.storage.StateStore.ColumnKeyValue> pairs = new ArrayList<>();
+        for (io.dsync.raft.proto.StateKeyValue kv : io.dsync.raft.proto.SnapshotChunkData.parseFrom(data).getPairsList()) {
+          pairs.add(new io.dsync.storage.StateStore.ColumnKeyValue(kv.getColumn(), kv.getKey().toByteArray(),
+              kv.getValue().toByteArray()));
+        }
+        chunks.add(pairs);
+      }
+    } catch (java.io.IOException e) {
+      throw new io.dsync.storage.StorageException("cannot read the staged snapshot " + stagingFile, e);
+    }
+    storage.state().restore(chunks, m.getIndex());
+    storage.meta().put(SNAPSHOT_META_KEY, meta(m.getIndex(), m.getTerm()));
+    storage.log().purgePrefix(Math.max(m.getIndex(), storage.log().lastIndex()));
+    storage.meta().delete(RESTORE_PENDING_KEY);
+    try {
+      java.nio.file.Files.deleteIfExists(stagingFile);
+    } catch (java.io.IOException ignored) {
+      // a leftover staging file is replaced by the next snapshot
+    }
+    snapshotIndex = m.getIndex();
+    snapshotTerm = m.getTerm();
+    appliedIndex = m.getIndex();
+    lastHandedToApply = m.getIndex();
+    stateMachine.restored();
+    log.info("node {} installed a snapshot at index {} (term {})", config.nodeId(), m.getIndex(), m.getTerm());
+  }
+
+  private void startSnapshotSender(String peer) {
+    senders.computeIfAbsent(peer, p -> {
+      SnapshotSender s = new SnapshotSender(p, core.term());
+      Thread.ofVirtual().name("snapshot-" + config.nodeId() + "-" + p).start(s);
+      return s;
+    });
+  }
+
+  /**
+   * Leader side: streams a consistent view of the state to one follower in chunks of about
+   * 1 MiB, one at a time, each resent until acknowledged (up to 10 times, 2 s apart).
+   */
+  private final class SnapshotSender implements Runnable {
+    final String peer;
+    final long term;
+    final java.util.concurrent.BlockingQueue<RaftMessage.InstallSnapshotResponse> acks =
+        new LinkedBlockingQueue<>();
+
+    SnapshotSender(String peer, long term) {
+      this.peer = peer;
+      this.term = term;
+    }
+
+    @Override
+    public void run() {
+      try (io.dsync.storage.StateStore.Reader reader = storage.state().openReader()) {
+        long index = reader.lastApplied();
+        long sTerm = termOf(index);
+        List<io.dsync.storage.StateStore.ColumnKeyValue> current = reader.next(null, null, SNAPSHOT_CHUNK_BYTES);
+        for (int seq = 0; ; seq++) {
+          List<io.dsync.storage.StateStore.ColumnKeyValue> next = current.isEmpty() ? List.of()
+              : reader.next(current.get(current.size() - 1).column(), current.get(current.size() - 1).key(),
+                  SNAPSHOT_CHUNK_BYTES);
+          boolean last = next.isEmpty();
+          io.dsync.raft.proto.SnapshotChunkData.Builder data = io.dsync.raft.proto.SnapshotChunkData.newBuilder();
+          for (io.dsync.storage.StateStore.ColumnKeyValue kv : current) {
+            data.addPairs(io.dsync.raft.proto.StateKeyValue.newBuilder().setColumn(kv.column())
+                .setKey(com.google.protobuf.ByteString.copyFrom(kv.key()))
+                .setValue(com.google.protobuf.ByteString.copyFrom(kv.value())));
+          }
+          RaftMessage.InstallSnapshot chunk = new RaftMessage.InstallSnapshot(
+              config.nodeId(), peer, term, index, sTerm, seq, data.build().toByteArray(), last);
+          RaftMessage.InstallSnapshotResponse ack = sendUntilAcked(chunk);
+          if (ack == null || ack.installed() || last) {
+            return;
+          }
+          current = next;
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (RuntimeException e) {
+        log.warn("snapshot to {} failed: {}", peer, e.toString());
+      } finally {
+        senders.remove(peer);
+      }
+    }
+
+    private RaftMessage.InstallSnapshotResponse sendUntilAcked(RaftMessage.InstallSnapshot chunk)
+        throws InterruptedException {
+      for (int attempt = 0; attempt < 10; attempt++) {
+        if (!running || role != Role.LEADER || RaftNode.this.term != term) {
+          return null;
+        }
+        transport.send(chunk);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
+        long left;
+        while ((left = deadline - System.nanoTime()) > 0) {
+          RaftMessage.InstallSnapshotResponse r = acks.poll(left, TimeUnit.NANOSECONDS);
+          if (r != null && r.index() >= chunk.index() && (r.seq() == chunk.seq() || r.installed())) {
+            return r;
+          }
+        }
+      }
+      log.warn("snapshot chunk {} to {} not acknowledged; giving up", chunk.seq(), peer);
+      return null;
+    }
+  }
+
+  private long termOf(long index) {
+    if (index == snapshotIndex) {
+      return snapshotTerm;
+    }
+    byte[] b = storage.log().get(index);
+    if (b == null) {
+      throw new IllegalStateException("no term known for index " + index);
+    }
+    return Entry.decode(b).term();
   }
 
   private void applyLoop() {

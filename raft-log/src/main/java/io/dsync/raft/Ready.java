@@ -14,16 +14,28 @@ import java.util.List;
  * @param entries new entries to append durably
  * @param messages to send once the hard state and entries are durable
  * @param committedEntries entries to apply to the state machine, in order
+ * @param snapshotChunk a chunk of a snapshot from the leader to write into the state before the
+ *     messages go out (the last chunk replaces the log), or {@code null}
+ * @param sendSnapshotTo followers that need a snapshot: the driver streams one to each
  */
 public record Ready(
     HardState hardState,
     long entriesFromIndex,
     List<Entry> entries,
     List<RaftMessage> messages,
-    List<Entry> committedEntries) {
+    List<Entry> committedEntries,
+    RaftMessage.InstallSnapshot snapshotChunk,
+    List<String> sendSnapshotTo) {
+
+  /** A Ready without snapshot work. */
+  public Ready(HardState hardState, long entriesFromIndex, List<Entry> entries, List<RaftMessage> messages,
+      List<Entry> committedEntries) {
+    this(hardState, entriesFromIndex, entries, messages, committedEntries, null, List.of());
+  }
 
   /** @return whether there is nothing to do */
   public boolean isEmpty() {
-    return hardState == null && entries.isEmpty() && messages.isEmpty() && committedEntries.isEmpty();
+    return hardState == null && entries.isEmpty() && messages.isEmpty() && committedEntries.isEmpty()
+        && snapshotChunk == null && sendSnapshotTo.isEmpty();
   }
 }

@@ -24,4 +24,11 @@ public interface StateMachine {
 
   /** @return the index of the last entry whose effects are durable in the state (0 if none) */
   long lastApplied();
+
+  /**
+   * Called on the apply thread after the driver replaced the state on disk with a snapshot from
+   * the leader (Raft §7): the machine reloads whatever it keeps in memory from its column
+   * families. The default does nothing (machines that read only from disk).
+   */
+  default void restored() {}
 }

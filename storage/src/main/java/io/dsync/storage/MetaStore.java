@@ -82,4 +82,17 @@ public final class MetaStore {
       throw new StorageException("meta write failed", e);
     }
   }
+
+  /**
+   * Deletes {@code key}, fsync'd.
+   *
+   * @throws StorageException on I/O failure
+   */
+  public void delete(byte[] key) {
+    try {
+      db.delete(cf, syncWrite, key);
+    } catch (RocksDBException e) {
+      throw new StorageException("meta delete failed", e);
+    }
+  }
 }

@@ -199,6 +199,21 @@ public final class NodeStorage implements AutoCloseable {
   }
 
   /**
+   * Flushes every memtable to disk and waits. After it, state written without the WAL
+   * ({@link StorageOptions#stateWal()} off) is durable too; compaction of the Raft log calls it
+   * before purging entries whose effect must not be lost.
+   *
+   * @throws StorageException if RocksDB fails
+   */
+  public void flush() {
+    try (FlushOptions fo = new FlushOptions().setWaitForFlush(true)) {
+      db.flush(fo, handles);
+    } catch (RocksDBException e) {
+      throw new StorageException("flush failed", e);
+    }
+  }
+
+  /**
    * A RocksDB property of the whole database (e.g. {@code rocksdb.total-sst-files-size}), for
    * metrics and benchmarks.
    *

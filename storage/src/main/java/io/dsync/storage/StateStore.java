@@ -246,4 +246,140 @@ public final class StateStore {
       wb.close();
     }
   }
+
+  // ------------------------------------------------------------------ snapshots (Raft §7)
+
+  /** One state key/value with its column family, as a snapshot carries it. */
+  public record ColumnKeyValue(String column, byte[] key, byte[] value) {}
+
+  /**
+   * A consistent, read-only view of the whole state for streaming a snapshot to a follower: one
+   * RocksDB snapshot, so {@link #lastApplied()} and every key/value belong together. Read it in
+   * pieces with {@link #next}; the position is the last (column, key) returned, so a transfer can
+   * resume from any acknowledged piece. Not thread-safe; close it when done.
+   */
+  public final class Reader implements AutoCloseable {
+    private final org.rocksdb.Snapshot snapshot;
+    private final ReadOptions readOptions;
+    private final long lastApplied;
+    private final List<String> order;
+
+    private Reader() {
+      this.snapshot = db.getSnapshot();
+      this.readOptions = new ReadOptions().setSnapshot(snapshot);
+      try {
+        byte[] v = db.get(metaCf, readOptions, LAST_APPLIED_KEY);
+        this.lastApplied = v == null ? 0 : Bytes.getLong(v, 0);
+      } catch (RocksDBException e) {
+        close();
+        throw new StorageException("snapshot read failed", e);
+      }
+      this.order = List.copyOf(new java.util.TreeSet<>(columns.keySet()));
+    }
+
+    /** @return the applied index this view is the state of */
+    public long lastApplied() {
+      return lastApplied;
+    }
+
+    /**
+     * Reads the next pairs after a position, in (column name, key) order.
+     *
+     * @param afterColumn the column of the last pair already read, or null to start
+     * @param afterKey the key of the last pair already read (ignored when {@code afterColumn} is null)
+     * @param maxBytes stop once keys and values pass this many bytes (at least one pair is returned
+     *     unless the end was reached)
+     * @return the pairs; empty at the end
+     */
+    public List<ColumnKeyValue> next(String afterColumn, byte[] afterKey, long maxBytes) {
+      List<ColumnKeyValue> out = new ArrayList<>();
+      long bytes = 0;
+      int start = afterColumn == null ? 0 : order.indexOf(afterColumn);
+      for (int c = Math.max(start, 0); c < order.size(); c++) {
+        Column col = columns.get(order.get(c));
+        try (RocksIterator it = db.newIterator(col.handle, readOptions)) {
+          if (afterColumn != null && c == start) {
+            it.seek(afterKey);
+            if (it.isValid() && java.util.Arrays.equals(it.key(), afterKey)) {
+              it.next();
+            }
+          } else {
+            it.seekToFirst();
+          }
+          for (; it.isValid(); it.next()) {
+            if (!out.isEmpty() && bytes >= maxBytes) {
+              return out;
+            }
+            byte[] k = it.key();
+            byte[] v = it.value();
+            out.add(new ColumnKeyValue(col.name, k, v));
+            bytes += k.length + v.length;
+          }
+        }
+      }
+      return out;
+    }
+
+    @Override
+    public void close() {
+      readOptions.close();
+      db.releaseSnapshot(snapshot);
+    }
+  }
+
+  /** @return a consistent view of the state for sending a snapshot; the caller closes it */
+  public Reader openReader() {
+    return new Reader();
+  }
+
+  /** Keys of state column families are shorter than this (topic names are at most 249 bytes). */
+  private static final byte[] KEY_SPACE_END = filled(1024);
+
+  private static byte[] filled(int n) {
+    byte[] b = new byte[n];
+    java.util.Arrays.fill(b, (byte) 0xFF);
+    return b;
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's pairs and sets {@code lastApplied}: every column
+   * is cleared and refilled. Not atomic on its own — the caller makes it restartable (it keeps the
+   * received snapshot until this returns and redoes it after a crash, see {@code RaftNode}).
+   *
+   * @param pairs the snapshot's pairs, each column's keys ascending
+   * @param newLastApplied the snapshot's last included index
+   * @throws IllegalArgumentException on a pair for an undeclared column
+   * @throws StorageException on I/O failure
+   */
+  public void restore(Iterable<List<ColumnKeyValue>> pairs, long newLastApplied) {
+    try (WriteBatch clear = new WriteBatch(); WriteOptions sync = new WriteOptions().setSync(true)) {
+      for (Column c : columns.values()) {
+        clear.deleteRange(c.handle, new byte[0], KEY_SPACE_END);
+      }
+      clear.put(metaCf, LAST_APPLIED_KEY, Bytes.longKey(0));
+      db.write(sync, clear);
+      lastApplied = 0;
+      for (List<ColumnKeyValue> chunk : pairs) {
+        try (WriteBatch wb = new WriteBatch()) {
+          for (ColumnKeyValue kv : chunk) {
+            wb.put(column(kv.column()).handle, kv.key(), kv.value());
+          }
+          db.write(asyncWrite, wb);
+        }
+      }
+      try (WriteBatch done = new WriteBatch()) {
+        done.put(metaCf, LAST_APPLIED_KEY, Bytes.longKey(newLastApplied));
+        db.write(sync, done);
+      }
+      try (org.rocksdb.FlushOptions fo = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
+        List<ColumnFamilyHandle> hs = new ArrayList<>();
+        hs.add(metaCf);
+        columns.values().forEach(c -> hs.add(c.handle));
+        db.flush(fo, hs);
+      }
+    } catch (RocksDBException e) {
+      throw new StorageException("restoring a snapshot at " + newLastApplied + " failed", e);
+    }
+    lastApplied = newLastApplied;
+  }
 }

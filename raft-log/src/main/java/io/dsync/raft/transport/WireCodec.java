@@ -81,6 +81,20 @@ public final class WireCodec {
       case Heartbeat m -> frame.setHeartbeat(HeartbeatBody.newBuilder().setCommit(m.commit()));
       case HeartbeatResponse m -> frame.setHeartbeatResponse(HeartbeatResponseBody.getDefaultInstance());
       case TimeoutNow m -> frame.setTimeoutNow(TimeoutNowBody.getDefaultInstance());
+      case RaftMessage.InstallSnapshot m ->
+          frame.setInstallSnapshot(
+              io.dsync.raft.proto.InstallSnapshotBody.newBuilder()
+                  .setIndex(m.index())
+                  .setSnapshotTerm(m.snapshotTerm())
+                  .setSeq(m.seq())
+                  .setData(UnsafeByteOperations.unsafeWrap(m.data()))
+                  .setLast(m.last()));
+      case RaftMessage.InstallSnapshotResponse m ->
+          frame.setInstallSnapshotResponse(
+              io.dsync.raft.proto.InstallSnapshotResponseBody.newBuilder()
+                  .setIndex(m.index())
+                  .setSeq(m.seq())
+                  .setInstalled(m.installed()));
     }
     return frame.build();
   }
@@ -153,6 +167,16 @@ public final class WireCodec {
           new Heartbeat(from, to, term, nonNegative(frame.getHeartbeat().getCommit(), "commit"));
       case HEARTBEAT_RESPONSE -> new HeartbeatResponse(from, to, term);
       case TIMEOUT_NOW -> new TimeoutNow(from, to, term);
+      case INSTALL_SNAPSHOT -> {
+        io.dsync.raft.proto.InstallSnapshotBody b = frame.getInstallSnapshot();
+        yield new RaftMessage.InstallSnapshot(from, to, term, nonNegative(b.getIndex(), "index"),
+            nonNegative(b.getSnapshotTerm(), "snapshot_term"), b.getSeq(), b.getData().toByteArray(), b.getLast());
+      }
+      case INSTALL_SNAPSHOT_RESPONSE -> {
+        io.dsync.raft.proto.InstallSnapshotResponseBody b = frame.getInstallSnapshotResponse();
+        yield new RaftMessage.InstallSnapshotResponse(from, to, term, nonNegative(b.getIndex(), "index"), b.getSeq(),
+            b.getInstalled());
+      }
       case BODY_NOT_SET ->
           throw new MalformedFrameException(
               "frame from " + from + " has no body this build knows (a newer peer?)");

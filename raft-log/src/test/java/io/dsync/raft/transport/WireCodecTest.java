@@ -50,7 +50,11 @@ class WireCodecTest {
         new AppendEntriesResponse("c", "a", 3, false, 12, 10, 2),
         new Heartbeat("a", "b", 3, 8),
         new HeartbeatResponse("b", "a", 3),
-        new TimeoutNow("a", "c", 3));
+        new TimeoutNow("a", "c", 3),
+        new RaftMessage.InstallSnapshot("a", "b", 3, 120, 2, 4, new byte[] {1, 2, 3}, false),
+        new RaftMessage.InstallSnapshot("a", "b", 3, 120, 2, 5, new byte[0], true),
+        new RaftMessage.InstallSnapshotResponse("b", "a", 3, 120, 4, false),
+        new RaftMessage.InstallSnapshotResponse("b", "a", 3, 120, 5, true));
   }
 
   @Test
@@ -130,6 +134,10 @@ class WireCodecTest {
             List.of(y.index(), y.term(), y.type(), y.timestampMs()));
         assertArrayEquals(x.data(), y.data());
       }
+    } else if (expected instanceof RaftMessage.InstallSnapshot e && actual instanceof RaftMessage.InstallSnapshot a) {
+      assertEquals(List.of(e.from(), e.to(), e.term(), e.index(), e.snapshotTerm(), e.seq(), e.last()),
+          List.of(a.from(), a.to(), a.term(), a.index(), a.snapshotTerm(), a.seq(), a.last()));
+      assertArrayEquals(e.data(), a.data()); // records compare arrays by identity
     } else {
       assertEquals(expected, actual);
     }
