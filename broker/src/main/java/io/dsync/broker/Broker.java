@@ -377,6 +377,28 @@ public final class Broker implements AutoCloseable {
         leader, raft.commitIndex(), raft.appliedIndex(), raft.lastIndex(), members);
   }
 
+  /**
+   * Waits until reads of this node's state are linearizable: a quorum confirmed this node still
+   * leads (ReadIndex, Ongaro thesis §6.4) and it applied everything committed before the call.
+   * Reads made after it returns reflect every write acknowledged before it was called.
+   *
+   * @throws BrokerException NO_LEADER if this node does not lead or cannot confirm it in time
+   */
+  public void awaitLinearizable() {
+    try {
+      raft.readIndex().get(limits.writeTimeoutMs(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw new BrokerException(ErrorKind.NO_LEADER, "could not confirm leadership with a quorum in time; retry");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BrokerException(ErrorKind.NO_LEADER, "interrupted while confirming leadership");
+    } catch (ExecutionException e) {
+      String leader = e.getCause() instanceof NotLeaderException nl ? nl.leaderId() : null;
+      throw new BrokerException(ErrorKind.NO_LEADER, "not the leader: " + e.getCause().getMessage(),
+          leader == null ? Map.of() : Map.of("leader_id", leader));
+    }
+  }
+
   /** @return whether this node is the Raft leader right now */
   public boolean isLeader() {
     return raft.role() == Role.LEADER;

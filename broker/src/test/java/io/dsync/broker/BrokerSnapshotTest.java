@@ -146,4 +146,35 @@ class BrokerSnapshotTest {
     }, "the same state digest on the leader and the restored follower");
     assertEquals(produced + 1, back.topic("snap").partitions().stream().mapToLong(x -> x.endOffset()).sum());
   }
+
+  /** ReadIndex (thesis §6.4): the leader confirms with a quorum; a follower refuses. */
+  @Test
+  void linearizableReadsNeedTheLeaderAndSeeEveryAcknowledgedWrite() throws Exception {
+    for (String id : IDS) {
+      start(id);
+    }
+    connectAll();
+    await(() -> leader() != null, "a leader");
+    Broker lead = leader();
+    lead.createTopic(new TopicConfig("lin", 1, -1, -1, 0, null));
+    byte[] v = "1".getBytes(StandardCharsets.UTF_8);
+    for (int i = 0; i < 20; i++) {
+      lead.produce("lin", List.of(new RecordIn("k" + i, v, false, List.of(), 0)));
+      lead.awaitLinearizable();
+      assertEquals(i + 1, lead.topic("lin").partitions().get(0).endOffset(), "a read after the wait sees the write");
+    }
+    Broker follower = brokers.values().stream().filter(b -> !b.isLeader()).findFirst().orElseThrow();
+    BrokerException e = org.junit.jupiter.api.Assertions.assertThrows(BrokerException.class, follower::awaitLinearizable);
+    assertEquals(ErrorKind.NO_LEADER, e.kind());
+
+    // A leader cut off from both followers cannot confirm a read.
+    String leaderId = brokers.entrySet().stream().filter(x -> x.getValue() == lead).findFirst().orElseThrow().getKey();
+    for (String id : IDS) {
+      if (!id.equals(leaderId)) {
+        brokers.remove(id).close();
+      }
+    }
+    BrokerException cut = org.junit.jupiter.api.Assertions.assertThrows(BrokerException.class, lead::awaitLinearizable);
+    assertEquals(ErrorKind.NO_LEADER, cut.kind());
+  }
 }

@@ -112,14 +112,14 @@ public final class HttpApi {
       r.post("/v1/cluster/leader-transfer", leader.writes(api::leaderTransfer));
 
       r.post("/v1/topics", leader.writes(api::createTopic));
-      r.get("/v1/topics", api::listTopics);
-      r.get("/v1/topics/{topic}", api::getTopic);
+      r.get("/v1/topics", leader.reads(api::listTopics));
+      r.get("/v1/topics/{topic}", leader.reads(api::getTopic));
       r.delete("/v1/topics/{topic}", leader.writes(api::deleteTopic));
       r.post("/v1/topics/{topic}/records", leader.writes(api::produce));
-      r.get("/v1/topics/{topic}/partitions/{partition}/records", api::fetch);
+      r.get("/v1/topics/{topic}/partitions/{partition}/records", leader.reads(api::fetch));
 
       r.post("/v1/groups/{group}/offsets", leader.writes(api::commitOffsets));
-      r.get("/v1/groups/{group}/offsets", api::committedOffsets);
+      r.get("/v1/groups/{group}/offsets", leader.reads(api::committedOffsets));
 
       r.exception(BrokerException.class, (e, ctx) -> Problems.write(ctx, JSON, e));
       r.exception(BadInput.class, (e, ctx) -> Problems.write(ctx, JSON, 400, "bad-request", e.getMessage(), Map.of()));

@@ -62,6 +62,32 @@ final class LeaderForwarder {
     };
   }
 
+  /**
+   * Wraps a read handler: with {@code ?consistency=linearizable} the read is served by the leader
+   * after a ReadIndex round (forwarded there from a follower); otherwise this node serves it from
+   * its own applied state, which may lag the leader by a few entries (like a Kafka follower fetch).
+   *
+   * @param read the handler that reads this node's state
+   * @return the wrapping handler
+   */
+  Handler reads(Handler read) {
+    return ctx -> {
+      String consistency = ctx.queryParam("consistency");
+      if (consistency == null || consistency.equals("local")) {
+        read.handle(ctx);
+        return;
+      }
+      if (!consistency.equals("linearizable")) {
+        throw new HttpApi.BadInput("consistency must be 'local' (default) or 'linearizable', got '"
+            + (consistency.length() > 32 ? consistency.substring(0, 32) + "..." : consistency) + "'");
+      }
+      writes(c -> {
+        broker.awaitLinearizable();
+        read.handle(c);
+      }).handle(ctx);
+    };
+  }
+
   private void forward(Context ctx, NodeConfig.Peer leader) throws InterruptedException {
     String query = ctx.queryString();
     URI uri = URI.create("http://" + leader.httpAddress() + ctx.path() + (query == null ? "" : "?" + query));

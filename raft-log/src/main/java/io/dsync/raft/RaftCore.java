@@ -88,6 +88,20 @@ public final class RaftCore {
   private long snapshotIndex;
   private long snapshotTerm;
   private RaftMessage.InstallSnapshot pendingChunk;
+  /** ReadIndex requests waiting for a quorum's heartbeat acknowledgements, oldest first. */
+  private final java.util.ArrayDeque<PendingRead> pendingReads = new java.util.ArrayDeque<>();
+  private final List<Ready.ReadState> readStates = new ArrayList<>();
+
+  private static final class PendingRead {
+    final long context;
+    final long index;
+    final TreeSet<String> acks = new TreeSet<>();
+
+    PendingRead(long context, long index) {
+      this.context = context;
+      this.index = index;
+    }
+  }
   private final List<String> snapshotRequests = new ArrayList<>();
   private List<RaftMessage> outbox = new ArrayList<>();
 
@@ -218,7 +232,8 @@ public final class RaftCore {
       heartbeatElapsed = 0;
       for (Map.Entry<String, Progress> e : progress.entrySet()) {
         Progress pr = e.getValue();
-        outbox.add(new Heartbeat(id, e.getKey(), term, Math.min(pr.match, commitIndex)));
+        long ctx = pendingReads.isEmpty() ? 0 : pendingReads.peekLast().context;
+        outbox.add(new Heartbeat(id, e.getKey(), term, Math.min(pr.match, commitIndex), ctx));
         // A lost AppendEntries in REPLICATE is noticed when a later one is rejected; if it was
         // the last one, nothing follows: after half an election timeout without progress on
         // what is in flight, fall back to PROBE and resend from the match index.
@@ -319,6 +334,33 @@ public final class RaftCore {
   }
 
   /**
+   * Asks for a linearizable read point (Ongaro thesis §6.4, ReadIndex): the current commit index,
+   * confirmed by a round of heartbeats acknowledged by a quorum, so that no newer leader can have
+   * committed anything this node does not know. The answer comes as a {@link Ready.ReadState}
+   * with {@code context}; serve the read once the state machine applied its index.
+   *
+   * @param context a positive id, increasing from call to call on this node
+   * @throws NotLeaderException if this node is not the leader, or has not yet committed an entry
+   *     of its term (its commit index may then be stale, §6.4 step 1)
+   */
+  public void readIndex(long context) {
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "not the leader; leader is " + leaderId);
+    }
+    if (commitIndex < termStartIndex) {
+      throw new NotLeaderException(id, "the new leader has not committed an entry of its term yet; retry");
+    }
+    if (voters.size() == 1) {
+      readStates.add(new Ready.ReadState(context, commitIndex));
+      return;
+    }
+    pendingReads.addLast(new PendingRead(context, commitIndex));
+    for (Map.Entry<String, Progress> e : progress.entrySet()) {
+      outbox.add(new Heartbeat(id, e.getKey(), term, Math.min(e.getValue().match, commitIndex), context));
+    }
+  }
+
+  /**
    * Handles a message from a peer.
    *
    * @param m the message; messages not addressed to this node are ignored
@@ -377,6 +419,7 @@ public final class RaftCore {
     return !outbox.isEmpty()
         || pendingChunk != null
         || !snapshotRequests.isEmpty()
+        || !readStates.isEmpty()
         || !currentHardState().equals(savedHardState)
         || lastIndex() > stableIndex
         || Math.min(commitIndex, stableIndex) > appliedHandedOut;
@@ -399,8 +442,10 @@ public final class RaftCore {
     snapshotRequests.clear();
     RaftMessage.InstallSnapshot chunk = pendingChunk;
     pendingChunk = null;
+    List<Ready.ReadState> reads = List.copyOf(readStates);
+    readStates.clear();
     return new Ready(hs.equals(savedHardState) ? null : hs, stableIndex + 1, toPersist, msgs, toApply, chunk,
-        snapshots);
+        snapshots, reads);
   }
 
   /**
@@ -586,6 +631,9 @@ public final class RaftCore {
   }
 
   private void becomeFollower(long newTerm, String leader) {
+    while (!pendingReads.isEmpty()) {
+      readStates.add(new Ready.ReadState(pendingReads.removeFirst().context, -1)); // refused
+    }
     if (newTerm > term) {
       term = newTerm;
       votedFor = null;
@@ -699,7 +747,7 @@ public final class RaftCore {
     if (commit > commitIndex) {
       commitIndex = commit;
     }
-    outbox.add(new HeartbeatResponse(id, hb.from(), term));
+    outbox.add(new HeartbeatResponse(id, hb.from(), term, hb.context()));
   }
 
   private void becomeFollowerOf(String leader) {
@@ -762,6 +810,19 @@ public final class RaftCore {
     pr.recentActive = true;
     if (pr.state == ProgressState.PROBE) {
       pr.probeSent = false; // a heartbeat round trip unpauses a probe whose message was lost
+    }
+    if (r.context() > 0) {
+      // The follower still follows this term's leader as of read `context`: it acknowledges
+      // every read requested up to then (contexts increase).
+      for (PendingRead pending : pendingReads) {
+        if (pending.context <= r.context()) {
+          pending.acks.add(r.from());
+        }
+      }
+      while (!pendingReads.isEmpty() && pendingReads.peekFirst().acks.size() + 1 >= quorum) {
+        PendingRead done = pendingReads.removeFirst();
+        readStates.add(new Ready.ReadState(done.context, done.index));
+      }
     }
     if (pr.match < lastIndex()) {
       sendAppend(r.from());

@@ -91,11 +91,25 @@ public sealed interface RaftMessage {
    * carries a commit index the follower is known to hold.
    *
    * @param commit {@code min(leader's commitIndex, this follower's matchIndex)}: safe to commit
+   * @param context the newest ReadIndex request this heartbeat confirms leadership for (0 none)
    */
-  record Heartbeat(String from, String to, long term, long commit) implements RaftMessage {}
+  record Heartbeat(String from, String to, long term, long commit, long context) implements RaftMessage {
+    /** A heartbeat that confirms no read. */
+    public Heartbeat(String from, String to, long term, long commit) {
+      this(from, to, term, commit, 0);
+    }
+  }
 
-  /** Reply to {@link Heartbeat}: tells the leader the follower is alive (CheckQuorum). */
-  record HeartbeatResponse(String from, String to, long term) implements RaftMessage {}
+  /**
+   * Reply to {@link Heartbeat}: tells the leader the follower is alive (CheckQuorum) and, echoing
+   * the context, still follows it (ReadIndex, thesis §6.4).
+   */
+  record HeartbeatResponse(String from, String to, long term, long context) implements RaftMessage {
+    /** A reply that echoes no read context. */
+    public HeartbeatResponse(String from, String to, long term) {
+      this(from, to, term, 0);
+    }
+  }
 
   /**
    * Leadership transfer: the leader tells an up-to-date follower to campaign at once

@@ -224,6 +224,68 @@ public final class RaftNode implements AutoCloseable {
 
   private record TransferRequest(String target) {}
 
+  private record ReadRequest(long context, CompletableFuture<Long> future) {}
+
+  private final java.util.concurrent.atomic.AtomicLong readContexts = new java.util.concurrent.atomic.AtomicLong();
+  private final Map<Long, CompletableFuture<Long>> readsAwaitingQuorum = new ConcurrentHashMap<>();
+  private final java.util.concurrent.ConcurrentSkipListMap<Long, java.util.Queue<CompletableFuture<Long>>>
+      readsAwaitingApply = new java.util.concurrent.ConcurrentSkipListMap<>();
+
+  /**
+   * A linearizable read point (Ongaro thesis §6.4, ReadIndex): completes with an index once a
+   * quorum confirmed this node still leads and this node applied up to that index, so a read of
+   * the local state afterwards reflects every write acknowledged before the call. Costs one
+   * heartbeat round trip, no log write.
+   *
+   * @return the future read index; fails with {@link NotLeaderException} when this node does not
+   *     lead (or stops leading before the quorum answers)
+   */
+  public CompletableFuture<Long> readIndex() {
+    checkRunning();
+    CompletableFuture<Long> f = new CompletableFuture<>();
+    if (role != Role.LEADER) {
+      f.completeExceptionally(new NotLeaderException(leaderId, "this node is not the leader"));
+      return f;
+    }
+    enqueue(new ReadRequest(readContexts.incrementAndGet(), f));
+    return f;
+  }
+
+  private void completeReads(List<Ready.ReadState> states) {
+    for (Ready.ReadState rs : states) {
+      CompletableFuture<Long> f = readsAwaitingQuorum.remove(rs.context());
+      if (f == null) {
+        continue;
+      }
+      if (rs.index() < 0) {
+        f.completeExceptionally(new NotLeaderException(null, "leadership changed before the read was confirmed"));
+      } else {
+        awaitApplied(rs.index(), f);
+      }
+    }
+  }
+
+  private void awaitApplied(long index, CompletableFuture<Long> f) {
+    if (appliedIndex >= index) {
+      f.complete(index);
+      return;
+    }
+    readsAwaitingApply.computeIfAbsent(index, i -> new java.util.concurrent.ConcurrentLinkedQueue<>()).add(f);
+    if (appliedIndex >= index) {
+      releaseReads(appliedIndex); // the apply thread may have passed index meanwhile
+    }
+  }
+
+  private void releaseReads(long applied) {
+    for (Map.Entry<Long, java.util.Queue<CompletableFuture<Long>>> e : readsAwaitingApply.headMap(applied, true).entrySet()) {
+      CompletableFuture<Long> f;
+      while ((f = e.getValue().poll()) != null) {
+        f.complete(e.getKey());
+      }
+      readsAwaitingApply.remove(e.getKey(), e.getValue());
+    }
+  }
+
   /**
    * Registers a callback run on the apply thread after each applied batch, with the new applied
    * index (used to wake long polls). It must be quick and must not block.
@@ -339,6 +401,14 @@ public final class RaftNode implements AutoCloseable {
             }
           } else if (ev instanceof RaftMessage m) {
             core.step(m);
+          } else if (ev instanceof ReadRequest rr) {
+            readsAwaitingQuorum.put(rr.context(), rr.future());
+            try {
+              core.readIndex(rr.context());
+            } catch (NotLeaderException e) {
+              readsAwaitingQuorum.remove(rr.context());
+              rr.future().completeExceptionally(e);
+            }
           } else if (ev instanceof TransferRequest t) {
             try {
               core.transferLeadership(t.target());
@@ -422,6 +492,9 @@ public final class RaftNode implements AutoCloseable {
     }
     for (String peer : rd.sendSnapshotTo()) {
       startSnapshotSender(peer);
+    }
+    if (!rd.readStates().isEmpty()) {
+      completeReads(rd.readStates());
     }
     core.advance(rd);
   }
@@ -709,6 +782,9 @@ public final class RaftNode implements AutoCloseable {
           }
         }
         metrics.appliedIndex.set(applied);
+        if (!readsAwaitingApply.isEmpty()) {
+          releaseReads(applied);
+        }
         for (LongConsumer l : appliedListeners) {
           l.accept(applied);
         }
@@ -730,6 +806,10 @@ public final class RaftNode implements AutoCloseable {
   }
 
   private void failPending(RuntimeException e) {
+    readsAwaitingQuorum.values().forEach(f -> f.completeExceptionally(e));
+    readsAwaitingQuorum.clear();
+    readsAwaitingApply.values().forEach(q -> q.forEach(f -> f.completeExceptionally(e)));
+    readsAwaitingApply.clear();
     Proposal p;
     while ((p = proposals.poll()) != null) {
       p.future.completeExceptionally(e);

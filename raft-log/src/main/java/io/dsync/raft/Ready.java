@@ -17,6 +17,8 @@ import java.util.List;
  * @param snapshotChunk a chunk of a snapshot from the leader to write into the state before the
  *     messages go out (the last chunk replaces the log), or {@code null}
  * @param sendSnapshotTo followers that need a snapshot: the driver streams one to each
+ * @param readStates ReadIndex requests confirmed by a quorum: each may be served once the state
+ *     machine applied its index (thesis §6.4)
  */
 public record Ready(
     HardState hardState,
@@ -25,17 +27,27 @@ public record Ready(
     List<RaftMessage> messages,
     List<Entry> committedEntries,
     RaftMessage.InstallSnapshot snapshotChunk,
-    List<String> sendSnapshotTo) {
+    List<String> sendSnapshotTo,
+    List<ReadState> readStates) {
+
+  /**
+   * A confirmed read.
+   *
+   * @param context the id the read was requested with
+   * @param index the commit index to wait for before serving it; -1 if it was refused (this node
+   *     lost leadership)
+   */
+  public record ReadState(long context, long index) {}
 
   /** A Ready without snapshot work. */
   public Ready(HardState hardState, long entriesFromIndex, List<Entry> entries, List<RaftMessage> messages,
       List<Entry> committedEntries) {
-    this(hardState, entriesFromIndex, entries, messages, committedEntries, null, List.of());
+    this(hardState, entriesFromIndex, entries, messages, committedEntries, null, List.of(), List.of());
   }
 
   /** @return whether there is nothing to do */
   public boolean isEmpty() {
     return hardState == null && entries.isEmpty() && messages.isEmpty() && committedEntries.isEmpty()
-        && snapshotChunk == null && sendSnapshotTo.isEmpty();
+        && snapshotChunk == null && sendSnapshotTo.isEmpty() && readStates.isEmpty();
   }
 }

@@ -78,8 +78,8 @@ public final class WireCodec {
                   .setMatchIndex(m.matchIndex())
                   .setHintIndex(m.hintIndex())
                   .setHintTerm(m.hintTerm()));
-      case Heartbeat m -> frame.setHeartbeat(HeartbeatBody.newBuilder().setCommit(m.commit()));
-      case HeartbeatResponse m -> frame.setHeartbeatResponse(HeartbeatResponseBody.getDefaultInstance());
+      case Heartbeat m -> frame.setHeartbeat(HeartbeatBody.newBuilder().setCommit(m.commit()).setContext(m.context()));
+      case HeartbeatResponse m -> frame.setHeartbeatResponse(HeartbeatResponseBody.newBuilder().setContext(m.context()));
       case TimeoutNow m -> frame.setTimeoutNow(TimeoutNowBody.getDefaultInstance());
       case RaftMessage.InstallSnapshot m ->
           frame.setInstallSnapshot(
@@ -164,8 +164,10 @@ public final class WireCodec {
             b.getHintTerm());
       }
       case HEARTBEAT ->
-          new Heartbeat(from, to, term, nonNegative(frame.getHeartbeat().getCommit(), "commit"));
-      case HEARTBEAT_RESPONSE -> new HeartbeatResponse(from, to, term);
+          new Heartbeat(from, to, term, nonNegative(frame.getHeartbeat().getCommit(), "commit"),
+              nonNegative(frame.getHeartbeat().getContext(), "context"));
+      case HEARTBEAT_RESPONSE ->
+          new HeartbeatResponse(from, to, term, nonNegative(frame.getHeartbeatResponse().getContext(), "context"));
       case TIMEOUT_NOW -> new TimeoutNow(from, to, term);
       case INSTALL_SNAPSHOT -> {
         io.dsync.raft.proto.InstallSnapshotBody b = frame.getInstallSnapshot();
