@@ -69,7 +69,7 @@ public final class BenchConfig {
    * @throws IllegalStateException if the node cannot be reached
    */
   public static HttpResponse<String> call(String method, String path, String jsonBody) {
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(BASE_URL + path))
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(BASE_URL.split(",")[0] + path)) // the first node
         .timeout(Duration.ofSeconds(30))
         .header("Accept", "application/json");
     if (jsonBody == null) {

@@ -60,7 +60,7 @@ public final class FetchSimulation extends Simulation {
     partitions = nonEmptyPartitions();
     users = BenchConfig.intProperty("users", partitions.size(), 1);
 
-    HttpProtocolBuilder protocol = http.baseUrl(BenchConfig.BASE_URL)
+    HttpProtocolBuilder protocol = http.baseUrls(BenchConfig.BASE_URL.split(","))
         .acceptHeader("application/json")
         .disableWarmUp();
 

@@ -2,6 +2,7 @@ package io.dsync.bench.gatling;
 
 import static io.gatling.javaapi.core.CoreDsl.StringBody;
 import static io.gatling.javaapi.core.CoreDsl.atOnceUsers;
+import static io.gatling.javaapi.core.CoreDsl.constantUsersPerSec;
 import static io.gatling.javaapi.core.CoreDsl.exec;
 import static io.gatling.javaapi.core.CoreDsl.jmesPath;
 import static io.gatling.javaapi.core.CoreDsl.scenario;
@@ -30,7 +31,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Before the run the topic is created with {@code partitions} partitions; 409 (it exists) is
  * fine. Properties (see also {@link BenchConfig}): {@code users} (default 4), {@code duration}
  * seconds (default 30), {@code batch} records per request (default 100), {@code recordBytes}
- * (default 1024).
+ * (default 1024), {@code rate} (default 0: closed model as above; a positive value switches to an
+ * open model of {@code rate} requests per second, each a new virtual user sending one batch, for
+ * latency at a fixed load), {@code baseUrl} (one URL, or several separated by commas: virtual users
+ * are spread over them round-robin, so every node of a cluster receives traffic).
  *
  * <p><b>Units.</b> Gatling's report gives requests/s (one request = one batch) and latency in
  * ms; {@link #after()} prints records acknowledged/s (= OK requests/s x batch, counted from the
@@ -41,6 +45,7 @@ public final class ProduceSimulation extends Simulation {
   private static final int DURATION_S = BenchConfig.intProperty("duration", 30, 1);
   private static final int BATCH = BenchConfig.intProperty("batch", 100, 1);
   private static final int RECORD_BYTES = BenchConfig.intProperty("recordBytes", 1024, 2);
+  private static final int RATE = BenchConfig.intProperty("rate", 0, 0);
   private static final int VALUE_POOL = 256;
 
   private static final AtomicLong KEY_SEQUENCE = new AtomicLong();
@@ -52,7 +57,7 @@ public final class ProduceSimulation extends Simulation {
 
   /** Builds the scenario: each user loops produce requests until the duration ends. */
   public ProduceSimulation() {
-    HttpProtocolBuilder protocol = http.baseUrl(BenchConfig.BASE_URL)
+    HttpProtocolBuilder protocol = http.baseUrls(BenchConfig.BASE_URL.split(","))
         .acceptHeader("application/json")
         .contentTypeHeader("application/json")
         .disableWarmUp();
@@ -65,8 +70,19 @@ public final class ProduceSimulation extends Simulation {
                 .check(status().is(200), jmesPath("length(offsets)").ofInt().saveAs("acked")))
             .exec(ProduceSimulation::countAcked));
 
-    setUp(producers.injectOpen(atOnceUsers(USERS))).protocols(protocol)
-        .maxDuration(Duration.ofSeconds(DURATION_S + 60L));
+    ScenarioBuilder oneShot = scenario("produce at a fixed rate")
+        .exec(http("produce " + BATCH + " x " + RECORD_BYTES + " B")
+            .post("/v1/topics/" + BenchConfig.TOPIC + "/records")
+            .body(StringBody(session -> batchBody()))
+            .check(status().is(200), jmesPath("length(offsets)").ofInt().saveAs("acked")))
+        .exec(ProduceSimulation::countAcked);
+    if (RATE > 0) {
+      setUp(oneShot.injectOpen(constantUsersPerSec(RATE).during(Duration.ofSeconds(DURATION_S)))).protocols(protocol)
+          .maxDuration(Duration.ofSeconds(DURATION_S + 60L));
+    } else {
+      setUp(producers.injectOpen(atOnceUsers(USERS))).protocols(protocol)
+          .maxDuration(Duration.ofSeconds(DURATION_S + 60L));
+    }
   }
 
   private static Session countAcked(Session session) {
