@@ -24,6 +24,7 @@ import java.util.Random;
  * @param chaosMeanMs the mean simulated time between two fault events, in ms
  * @param proposalMeanMs the mean simulated time between two client proposals, in ms
  * @param slowApply the probability that the apply thread lags by up to 200 ms on a batch
+ * @param leaderChurn the probability that a new leader is set to crash within its first 20 Readys
  */
 public record FaultProfile(
     int nodeCount,
@@ -40,7 +41,8 @@ public record FaultProfile(
     long maxSkewMs,
     long chaosMeanMs,
     long proposalMeanMs,
-    double slowApply) {
+    double slowApply,
+    double leaderChurn) {
 
   /** Draws a profile; consumes a fixed number of values from {@code r}. */
   static FaultProfile draw(Random r) {
@@ -61,8 +63,9 @@ public record FaultProfile(
     long chaosMean = Math.max(electionMs / 2, (long) (electionMs * 6 * (1.2 - storm)));
     long proposalMean = tickMs * (1 + r.nextInt(8));
     double slowApply = 0.1 * r.nextDouble();
+    double leaderChurn = 0.3 * r.nextDouble();
     return new FaultProfile(nodes, tickMs, electionTicks, heartbeatTicks, maxBatch, maxLoss, maxDup, maxLong,
-        baseDelay, longDelay, maxDrift, maxSkew, chaosMean, proposalMean, slowApply);
+        baseDelay, longDelay, maxDrift, maxSkew, chaosMean, proposalMean, slowApply, leaderChurn);
   }
 
   /**
@@ -79,8 +82,9 @@ public record FaultProfile(
   public String toString() {
     return String.format(
         "%d nodes, tick %d ms, election %d ticks, heartbeat %d ticks, batch %d B, loss<=%.3f dup<=%.3f long-delay<=%.3f"
-            + " (<=%d ms), base delay<%d us, drift<=%.3f, fault every ~%d ms, proposal every ~%d ms, slow apply %.3f",
+            + " (<=%d ms), base delay<%d us, drift<=%.3f, fault every ~%d ms, proposal every ~%d ms, slow apply %.3f,"
+            + " leader churn %.3f",
         nodeCount, tickMs, electionTicks, heartbeatTicks, maxBatchBytes, maxLoss, maxDuplicate, maxLongDelay,
-        longDelayMaxUs / 1000, baseDelayMaxUs + 50, maxDrift, chaosMeanMs, proposalMeanMs, slowApply);
+        longDelayMaxUs / 1000, baseDelayMaxUs + 50, maxDrift, chaosMeanMs, proposalMeanMs, slowApply, leaderChurn);
   }
 }

@@ -64,8 +64,8 @@ final class SimNode {
 
   /** Highest commit index this node reported, all checked against the committed log. */
   long verifiedCommit;
-  /** Whether the next Ready crashes at a random cut point. */
-  boolean crashArmed;
+  /** If positive, the node crashes inside its {@code crashInReadys}-th Ready from now. */
+  int crashInReadys;
   /** If positive, the crash that comes restarts the node this many µs later. */
   long rebootAfterUs;
   /** Role and term last noted in the trace. */
@@ -102,6 +102,7 @@ final class SimNode {
     core = new RaftCore(config, disk.hardState(), disk, applied, random);
     incarnation++;
     rebootAfterUs = 0;
+    crashInReadys = 0;
     lastRole = core.role();
     lastTerm = core.term();
   }
@@ -113,7 +114,7 @@ final class SimNode {
     applyQueue.clear();
     applyScheduled = false;
     pending.clear();
-    crashArmed = false;
+    crashInReadys = 0;
     lastRole = null;
   }
 
@@ -133,7 +134,7 @@ final class SimNode {
       List<RaftMessage> msgs = rd.messages();
       // Cut points: 0 before the hard state, 1 before the entries, 2 + k before message k,
       // 2 + msgs.size() before the apply hand-off (after all sends).
-      int cut = crashArmed ? sim.random().nextInt(3 + msgs.size()) : -1;
+      int cut = crashInReadys > 0 && --crashInReadys == 0 ? sim.random().nextInt(3 + msgs.size()) : -1;
       if (cut == 0) {
         sim.crashDuringReady(this, "before saving the hard state");
         return true;

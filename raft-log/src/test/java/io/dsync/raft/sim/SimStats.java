@@ -28,6 +28,7 @@ public final class SimStats {
     HEALS("heals"),
     CRASHES_IDLE("crashes between steps"),
     CRASHES_MID_READY("crashes inside a Ready"),
+    LEADER_CHURN("new leaders set to crash within 20 Readys"),
     RESTARTS("restarts"),
     REBOOTS("quick reboots (crash then restart within 2 election timeouts)"),
     DRIFT_CHANGES("clock drift changes"),
@@ -36,7 +37,8 @@ public final class SimStats {
     TERMS_WITH_LEADER("terms with a leader"),
     COMMITTED("committed entries"),
     HEAL_TO_LIVE_MS("ms from heal to liveness"),
-    MAX_HEAL_TO_LIVE_MS("max ms from heal to liveness");
+    MAX_HEAL_TO_LIVE_MS("max ms from heal to liveness"),
+    MAX_IN_FLIGHT("max events pending (messages in flight + timers)");
 
     final String label;
 
@@ -67,7 +69,7 @@ public final class SimStats {
   /** Adds {@code other}'s counts into this one (maxima stay maxima). */
   public void merge(SimStats other) {
     for (Stat s : Stat.values()) {
-      if (s == Stat.MAX_HEAL_TO_LIVE_MS) {
+      if (s == Stat.MAX_HEAL_TO_LIVE_MS || s == Stat.MAX_IN_FLIGHT) {
         max(s, other.get(s));
       } else {
         add(s, other.get(s));

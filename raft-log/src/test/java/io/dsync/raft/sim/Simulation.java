@@ -15,6 +15,9 @@ import java.util.List;
 import java.util.PriorityQueue;
 import java.util.Random;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * A deterministic simulation of a Raft cluster: every node's {@code RaftCore} in one thread, an
@@ -23,14 +26,22 @@ import java.util.TreeMap;
  * steps and inside a Ready, see {@link SimNode}) with restart, and clock drift and steps. After
  * every step it checks the safety properties ({@link Invariants}); after the chaos it heals
  * everything and checks liveness: a leader is elected, accepts a new proposal, and every
- * acknowledged proposal is applied on every node.
+ * acknowledged proposal is applied on every node. Faults lean towards the interesting cases:
+ * half of the crashes and of the symmetric partitions hit the leader, and some new leaders are
+ * set to crash within their first Readys (the no-op and catch-up rounds, where Raft's Figure 8
+ * lives).
+ *
+ * <p>A proposal is acknowledged, as by {@code RaftNode}'s future, when the node that took it
+ * applies that index with the term it was proposed in (same incarnation: a crash fails it).
  *
  * <h2>Scheduling</h2>
  *
  * A discrete-event loop: one priority queue of timed events ordered by (time, sequence number) —
  * message deliveries, node ticks (every {@code tickMs} of the node's own drifting clock), apply
- * batches, client proposals and fault events. A step pops the earliest event, moves the clock to
- * it and runs it. Random delays on messages reorder them. All choices come from one
+ * batches, client proposals, fault events and reboots. A step pops the earliest event, moves the
+ * clock to it and runs it. Random delays on messages reorder them. (Picking the next event by
+ * time rather than uniformly keeps timeouts meaningful: a node times out only if its own clock
+ * says so, and drift can make one node's timer fire early relative to the others'.) All choices come from one
  * {@link Random} seeded with the run's seed; nothing iterates a hash-ordered collection and
  * nothing reads the wall clock, so the same seed gives the same run, event for event
  * ({@link Result#fingerprint()}).
@@ -115,8 +126,12 @@ public final class Simulation {
       new PriorityQueue<>((a, b) -> a.timeUs != b.timeUs ? Long.compare(a.timeUs, b.timeUs) : Long.compare(a.seq, b.seq));
   private final TraceItem[] trace;
   /** Acknowledged commands, kept in scripted runs only (random runs would hold too many). */
-  private final java.util.TreeSet<String> acknowledgedCommands = new java.util.TreeSet<>();
+  private final TreeSet<String> acknowledgedCommands = new TreeSet<>();
 
+  private int traceNext;
+  private long traceCount;
+
+  private boolean begun;
   private long seq;
   private long step;
   private long nowUs;
@@ -171,7 +186,7 @@ public final class Simulation {
    * faults or proposals; its story is printed to {@code out}.
    */
   public static Simulation scripted(long seed, int nodeCount, PrintStream out) {
-    FaultProfile calm = new FaultProfile(nodeCount, 50, 10, 1, 8L << 20, 0, 0, 0, 5_000, 1, 0.01, 2000, 1, 1, 0);
+    FaultProfile calm = new FaultProfile(nodeCount, 50, 10, 1, 8L << 20, 0, 0, 0, 5_000, 1, 0.01, 2000, 1, 1, 0, 0);
     return new Simulation(seed, Options.script(out), calm);
   }
 
@@ -201,7 +216,7 @@ public final class Simulation {
   }
 
   /** Runs {@code body}, turning a broken property or a core exception into a failure. */
-  private <T> T guard(java.util.function.Supplier<T> body) {
+  private <T> T guard(Supplier<T> body) {
     try {
       return body.get();
     } catch (Violation v) {
@@ -212,8 +227,6 @@ public final class Simulation {
       throw failure("core or driver exception", e.toString(), e);
     }
   }
-
-  private boolean begun;
 
   private void begin() {
     if (begun) {
@@ -235,12 +248,13 @@ public final class Simulation {
   /** Heals everything, checks liveness, and sums up the run. */
   private Result finish() {
     healEverything();
-    long maxSteps = step + 2_000_000;
+    long maxSteps = step + 20_000_000;
     long healStep = step;
     while (!live()) {
       if (nowUs - healedAtUs > options.livenessMs() * 1000 || step > maxSteps) {
         throw new Violation("liveness", "no leader with every acknowledged proposal applied everywhere "
-            + (nowUs - healedAtUs) / 1000 + " ms (" + (step - healStep) + " steps) after healing");
+            + (nowUs - healedAtUs) / 1000 + " ms (" + (step - healStep) + " steps) after healing; " + queue.size()
+            + " events pending");
       }
       stepOnce();
     }
@@ -277,7 +291,7 @@ public final class Simulation {
    *
    * @throws SimulationFailure if it does not
    */
-  public void runUntil(String what, java.util.function.BooleanSupplier done, long maxMs) {
+  public void runUntil(String what, BooleanSupplier done, long maxMs) {
     guard(() -> {
       begin();
       long until = nowUs + maxMs * 1000;
@@ -390,6 +404,7 @@ public final class Simulation {
     }
     nowUs = ev.timeUs;
     step++;
+    stats.max(Stat.MAX_IN_FLIGHT, queue.size());
     fingerprint = SimDisk.mix(fingerprint * 31 + ev.timeUs * 7 + ev.kind.ordinal() * 131 + ev.node);
     if (ev.msg != null) {
       fingerprint = SimDisk.mix(fingerprint + ev.msg.from().hashCode() * 17L + ev.msg.to().hashCode()
@@ -419,6 +434,13 @@ public final class Simulation {
       n.lastTerm = t;
       note(null, "  => " + n.id + " is " + r + " in term " + t + (r == Role.LEADER ? " (log " + n.core.lastIndex()
           + ", commit " + n.core.commitIndex() + ")" : ""));
+      if (r == Role.LEADER && phase == Phase.CHAOS && options.chaos() && n.crashInReadys == 0
+          && random.nextDouble() < profile.leaderChurn()) {
+        // A new leader's first rounds (the no-op, catching followers up) are where Raft is subtle.
+        n.crashInReadys = 1 + random.nextInt(20);
+        stats.inc(Stat.LEADER_CHURN);
+        note(null, "  arm a crash of new leader " + n.id + " inside its Ready #" + n.crashInReadys + " from now");
+      }
     }
   }
 
@@ -725,7 +747,7 @@ public final class Simulation {
   private SimNode crash(Event ev, boolean reboot) {
     List<SimNode> up = new ArrayList<>();
     for (SimNode n : nodes) {
-      if (n.up() && !n.crashArmed) {
+      if (n.up() && n.crashInReadys == 0) {
         up.add(n);
       }
     }
@@ -734,7 +756,7 @@ public final class Simulation {
       return null;
     }
     SimNode leader = someLeader();
-    SimNode n = leader != null && !leader.crashArmed && random.nextBoolean()
+    SimNode n = leader != null && leader.crashInReadys == 0 && random.nextBoolean()
         ? leader
         : up.get(random.nextInt(up.size()));
     if (reboot) {
@@ -747,8 +769,8 @@ public final class Simulation {
       stats.inc(Stat.CRASHES_IDLE);
       scheduleReboot(n);
     } else {
-      n.crashArmed = true;
-      note(ev, "arm a crash of " + n.id + " inside its next Ready" + after);
+      n.crashInReadys = 1 + random.nextInt(3);
+      note(ev, "arm a crash of " + n.id + " inside its Ready #" + n.crashInReadys + " from now" + after);
     }
     return null;
   }
@@ -828,7 +850,7 @@ public final class Simulation {
     longDelay = 0;
     StringBuilder restarted = new StringBuilder();
     for (SimNode n : nodes) {
-      n.crashArmed = false;
+      n.crashInReadys = 0;
       if (!n.up()) {
         start(n);
         n.handleReadys(this);
@@ -890,9 +912,6 @@ public final class Simulation {
   long step() {
     return step;
   }
-
-  private int traceNext;
-  private long traceCount;
 
   /** Records a step (or a note inside one) in the trace ring. */
   private void note(Event ev, String note) {
