@@ -82,8 +82,22 @@ final class Invariants {
     }
   }
 
+  /** At most one leader per term, ever. */
+  private void checkElectionSafety(SimNode n) {
+    if (n.core.role() == Role.LEADER) {
+      Integer prev = leaderOfTerm.putIfAbsent(n.core.term(), n.idx);
+      if (prev != null && prev != n.idx) {
+        throw new Violation("election safety",
+            "two leaders in term " + n.core.term() + ": " + nodes[prev].id + " and " + n.id);
+      }
+    }
+  }
+
   /** Entries {@code [from, from + count)} were just written to {@code n}'s disk. */
   void onAppend(SimNode n, long from, int count) {
+    // A second leader of a term shows first as a clash of its entries with the first one's;
+    // name the cause rather than the symptom.
+    checkElectionSafety(n);
     SimDisk d = n.disk;
     for (long i = from; i < from + count; i++) {
       Entry e = d.entry(i);
@@ -106,13 +120,7 @@ final class Invariants {
 
   /** Called after every step for the node the step touched (if it is up). */
   void afterStep(SimNode n) {
-    if (n.core.role() == Role.LEADER) {
-      Integer prev = leaderOfTerm.putIfAbsent(n.core.term(), n.idx);
-      if (prev != null && prev != n.idx) {
-        throw new Violation("election safety",
-            "two leaders in term " + n.core.term() + ": " + nodes[prev].id + " and " + n.id);
-      }
-    }
+    checkElectionSafety(n);
     long c = Math.min(n.core.commitIndex(), n.disk.lastIndex());
     if (c > n.verifiedCommit) {
       long known = Math.min(c, committed);
