@@ -238,7 +238,7 @@ final class StoryCluster {
     List<byte[]> commands = new ArrayList<>();
     for (String a : args.subList(1, args.size())) {
       if (a.startsWith("pad=")) {
-        pad = Integer.parseInt(a.substring(4));
+        pad = (int) number("pad", a.substring(4));
       }
     }
     for (String a : args.subList(1, args.size())) {
@@ -449,7 +449,7 @@ final class StoryCluster {
       throw new ScriptError("usage: compact <node> <index>");
     }
     Node n = live(node(args.get(0)));
-    long index = Long.parseLong(args.get(1));
+    long index = number("index", args.get(1));
     if (index > n.applied) {
       throw new Refused("cannot compact " + index + " beyond the applied " + n.applied);
     }
@@ -707,13 +707,14 @@ final class StoryCluster {
 
   private static long longOption(Map<String, String> options, String key, long dflt) {
     String v = options.remove(key);
-    if (v == null) {
-      return dflt;
-    }
+    return v == null ? dflt : number(key, v);
+  }
+
+  private static long number(String what, String v) {
     try {
       return Long.parseLong(v);
     } catch (NumberFormatException e) {
-      throw new ScriptError(key + " must be a number: " + v);
+      throw new ScriptError(what + " must be a number: " + v);
     }
   }
 
