@@ -433,15 +433,20 @@ public final class RaftCore {
     HardState hs = currentHardState();
     List<Entry> toPersist =
         lastIndex() > stableIndex ? List.copyOf(memSlice(stableIndex + 1, lastIndex() + 1)) : List.of();
-    long applyTo = Math.min(commitIndex, stableIndex);
+    RaftMessage.InstallSnapshot chunk = pendingChunk;
+    pendingChunk = null;
+    // Raft §7: the last chunk replaces the state machine's state with the snapshot's, which
+    // already contains every entry up to its index; the driver installs it before applying. So
+    // a Ready that installs a snapshot applies nothing: entries committed in the same batch (a
+    // heartbeat stepped just before the chunk) would otherwise be applied a second time, on top
+    // of the restored state. advance() then resumes applying after the snapshot's index.
+    long applyTo = chunk != null && chunk.last() ? appliedHandedOut : Math.min(commitIndex, stableIndex);
     List<Entry> toApply =
         applyTo > appliedHandedOut ? List.copyOf(memSlice(appliedHandedOut + 1, applyTo + 1)) : List.of();
     List<RaftMessage> msgs = outbox;
     outbox = new ArrayList<>();
     List<String> snapshots = List.copyOf(snapshotRequests);
     snapshotRequests.clear();
-    RaftMessage.InstallSnapshot chunk = pendingChunk;
-    pendingChunk = null;
     List<Ready.ReadState> reads = List.copyOf(readStates);
     readStates.clear();
     return new Ready(hs.equals(savedHardState) ? null : hs, stableIndex + 1, toPersist, msgs, toApply, chunk,

@@ -13,7 +13,8 @@ import java.util.List;
  *     or after it are replaced (meaningless when {@code entries} is empty)
  * @param entries new entries to append durably
  * @param messages to send once the hard state and entries are durable
- * @param committedEntries entries to apply to the state machine, in order
+ * @param committedEntries entries to apply to the state machine, in order; always empty when
+ *     {@code snapshotChunk} is a last chunk (the snapshot's state already contains them)
  * @param snapshotChunk a chunk of a snapshot from the leader to write into the state before the
  *     messages go out (the last chunk replaces the log), or {@code null}
  * @param sendSnapshotTo followers that need a snapshot: the driver streams one to each
