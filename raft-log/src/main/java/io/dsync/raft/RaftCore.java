@@ -431,8 +431,10 @@ public final class RaftCore {
    */
   public Ready ready() {
     HardState hs = currentHardState();
-    List<Entry> toPersist =
-        lastIndex() > stableIndex ? List.copyOf(memSlice(stableIndex + 1, lastIndex() + 1)) : List.of();
+    // Entries never share a Ready with a snapshot's last chunk: they are persisted after it.
+    boolean installing = pendingChunk != null && pendingChunk.last();
+    List<Entry> toPersist = !installing && lastIndex() > stableIndex
+        ? List.copyOf(memSlice(stableIndex + 1, lastIndex() + 1)) : List.of();
     RaftMessage.InstallSnapshot chunk = pendingChunk;
     pendingChunk = null;
     // Raft §7: the last chunk replaces the state machine's state with the snapshot's, which
@@ -466,9 +468,17 @@ public final class RaftCore {
       // The driver replaced the state with the snapshot and emptied the log (Raft §7: "discard
       // the entire log"); the log now starts after the snapshot.
       RaftMessage.InstallSnapshot c = rd.snapshotChunk();
+      // Raft §7: entries after the snapshot are kept when the log holds the snapshot's last
+      // entry (same index and term) — they may have been acknowledged to the leader already.
+      List<Entry> suffix = List.of();
+      if (lastIndex() > c.index() && termAt(c.index()) == c.snapshotTerm() && c.index() + 1 >= memFrom) {
+        suffix = List.copyOf(memSlice(c.index() + 1, lastIndex() + 1));
+      }
+      long oldStable = stableIndex;
       mem.clear();
+      mem.addAll(suffix);
       memFrom = c.index() + 1;
-      stableIndex = c.index();
+      stableIndex = Math.max(c.index(), Math.min(oldStable, c.index() + suffix.size()));
       snapshotIndex = c.index();
       snapshotTerm = c.snapshotTerm();
       commitIndex = Math.max(commitIndex, c.index());

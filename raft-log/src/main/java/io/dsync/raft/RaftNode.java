@@ -397,6 +397,13 @@ public final class RaftNode implements AutoCloseable {
             core.tick(clockMs.getAsLong());
           } else if (ev instanceof RaftMessage.InstallSnapshot is) {
             if (acceptChunk(is)) {
+              if (is.last()) {
+                // Persist and acknowledge whatever came before on its own, so the snapshot's
+                // install never shares a Ready with entries.
+                while (core.hasReady()) {
+                  handleReady(core.ready());
+                }
+              }
               core.step(is);
             }
           } else if (ev instanceof RaftMessage m) {
@@ -646,7 +653,11 @@ public final class RaftNode implements AutoCloseable {
     }
     storage.state().restore(chunks, m.getIndex());
     storage.meta().put(SNAPSHOT_META_KEY, meta(m.getIndex(), m.getTerm()));
-    storage.log().purgePrefix(Math.max(m.getIndex(), storage.log().lastIndex()));
+    // Raft §7: keep the entries after the snapshot if the log holds its last entry (same term);
+    // otherwise discard the whole log.
+    byte[] at = storage.log().get(m.getIndex());
+    boolean keepSuffix = at != null && Entry.decode(at).term() == m.getTerm();
+    storage.log().purgePrefix(keepSuffix ? m.getIndex() : Math.max(m.getIndex(), storage.log().lastIndex()));
     storage.meta().delete(RESTORE_PENDING_KEY);
     try {
       java.nio.file.Files.deleteIfExists(stagingFile);

@@ -105,7 +105,7 @@ final class StoryCluster {
     long seed = longOption(options, "seed", 1);
     boolean preVote = boolOption(options, "prevote", d.preVote());
     boolean checkQuorum = boolOption(options, "checkquorum", d.checkQuorum());
-    int election = (int) longOption(options, "election", d.electionTicks());
+    int election = (int) longOption(options, "election", 10); // pinned: the stories were written for 10 ticks
     int heartbeat = (int) longOption(options, "heartbeat", d.heartbeatTicks());
     long maxAppendBytes = longOption(options, "max-append-bytes", d.maxAppendBytes());
     int maxInflight = (int) longOption(options, "max-inflight", d.maxInflightAppends());
