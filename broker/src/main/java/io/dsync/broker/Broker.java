@@ -455,11 +455,16 @@ public final class Broker implements AutoCloseable {
 
   /**
    * @return whether this node knows a leader and has applied everything its log held when it
-   *     started (so its reads are not behind its own disk)
+   *     started (so its reads are not behind its own disk), except entries a leader has since
+   *     discarded: a tail that was never committed (a crashed leader's unreplicated entries) is
+   *     cut off when the node rejoins, and waiting for its indexes would keep the node unready
+   *     until the group happens to write that many new entries (forever in an idle group). Raft
+   *     never cuts committed entries, so the last index bounds what is left to apply.
    */
   public boolean isReady() {
     if (!ready) {
-      ready = raft.isHealthy() && raft.leaderId() != null && raft.appliedIndex() >= readyAtIndex;
+      ready = raft.isHealthy() && raft.leaderId() != null
+          && raft.appliedIndex() >= Math.min(readyAtIndex, raft.lastIndex());
     }
     return ready && raft.isHealthy() && raft.leaderId() != null;
   }

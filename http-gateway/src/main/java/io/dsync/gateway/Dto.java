@@ -54,4 +54,7 @@ final class Dto {
       List<MemberDto> members, @JsonInclude(JsonInclude.Include.NON_NULL) String stateHash) {}
 
   record LeaderTransferRequest(String to) {}
+
+  /** {@code POST /v1/debug/faults} (a test hook). */
+  record FaultsRequest(List<String> isolate) {}
 }

@@ -23,6 +23,8 @@ import io.dsync.broker.Model.RecordIn;
 import io.dsync.broker.Model.RecordPosition;
 import io.dsync.broker.Model.TopicConfig;
 import io.dsync.broker.Model.TopicInfo;
+import io.dsync.raft.Transport;
+import io.dsync.raft.transport.GrpcTransport;
 import io.javalin.Javalin;
 import io.javalin.event.HandlerMetaInfo;
 import io.javalin.http.Context;
@@ -37,6 +39,8 @@ import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -60,11 +64,14 @@ public final class HttpApi {
   private final Broker broker;
   private final HttpMetrics metrics;
   private final NodeConfig config;
+  /** The peer transport, for the fault-injection test hook; null when there is none. */
+  private final Transport transport;
 
-  private HttpApi(Broker broker, HttpMetrics metrics, NodeConfig config) {
+  private HttpApi(Broker broker, HttpMetrics metrics, NodeConfig config, Transport transport) {
     this.broker = broker;
     this.metrics = metrics;
     this.config = config;
+    this.transport = transport;
   }
 
   /**
@@ -76,7 +83,23 @@ public final class HttpApi {
    * @return the app; call {@code start(host, port)}
    */
   public static Javalin create(NodeConfig config, Broker broker, PrometheusRegistry registry) {
-    return create(config, broker, registry, route -> {});
+    return create(config, broker, registry, null, route -> {});
+  }
+
+  /**
+   * Same as {@link #create(NodeConfig, Broker, PrometheusRegistry)} with the node's peer
+   * transport, which the fault-injection test hook ({@link NodeConfig#enableFaultInjection()})
+   * drives.
+   *
+   * @param transport the broker's peer transport, or null
+   */
+  public static Javalin create(NodeConfig config, Broker broker, PrometheusRegistry registry, Transport transport) {
+    return create(config, broker, registry, transport, route -> {});
+  }
+
+  static Javalin create(
+      NodeConfig config, Broker broker, PrometheusRegistry registry, Consumer<HandlerMetaInfo> onRoute) {
+    return create(config, broker, registry, null, onRoute);
   }
 
   /**
@@ -86,10 +109,10 @@ public final class HttpApi {
    *
    * @param onRoute called once per registered route (method and path as written in the table)
    */
-  static Javalin create(
-      NodeConfig config, Broker broker, PrometheusRegistry registry, Consumer<HandlerMetaInfo> onRoute) {
+  static Javalin create(NodeConfig config, Broker broker, PrometheusRegistry registry, Transport transport,
+      Consumer<HandlerMetaInfo> onRoute) {
     HttpMetrics metrics = new HttpMetrics(registry, broker);
-    HttpApi api = new HttpApi(broker, metrics, config);
+    HttpApi api = new HttpApi(broker, metrics, config, transport);
     LeaderForwarder leader = new LeaderForwarder(config, broker);
     return Javalin.create(c -> {
       c.events.handlerAdded(onRoute);
@@ -120,6 +143,10 @@ public final class HttpApi {
 
       r.post("/v1/groups/{group}/offsets", leader.writes(api::commitOffsets));
       r.get("/v1/groups/{group}/offsets", leader.reads(api::committedOffsets));
+
+      if (config.enableFaultInjection()) { // a test hook: absent (404) unless the node was started with it
+        r.post("/v1/debug/faults", api::faults);
+      }
 
       r.exception(BrokerException.class, (e, ctx) -> Problems.write(ctx, JSON, e));
       r.exception(BadInput.class, (e, ctx) -> Problems.write(ctx, JSON, 400, "bad-request", e.getMessage(), Map.of()));
@@ -167,6 +194,31 @@ public final class HttpApi {
       throw new BadInput("'to' (a voter's id) is required");
     }
     ctx.json(Map.of("leader_id", broker.transferLeadership(req.to())));
+  }
+
+  /**
+   * Test hook ({@code --enable-fault-injection} only, not in the OpenAPI document): {@code
+   * {"isolate": ["n2","n3"]}} drops this node's Raft traffic with those peers both ways, {@code
+   * {"isolate": []}} heals; answers {@code {"node_id","isolated"}}. Node-local: never forwarded.
+   */
+  private void faults(Context ctx) {
+    Dto.FaultsRequest req = body(ctx, Dto.FaultsRequest.class);
+    if (req.isolate() == null) {
+      throw new BadInput("'isolate' (a list of peer ids, empty to heal) is required");
+    }
+    Set<String> ids = new TreeSet<>();
+    for (String id : req.isolate()) {
+      if (id == null || id.equals(config.nodeId()) || config.peer(id) == null) {
+        throw new BadInput("'isolate' must name peers of this node other than itself, got " + id);
+      }
+      ids.add(id);
+    }
+    if (transport instanceof GrpcTransport t) {
+      t.isolate(ids);
+      ctx.json(Map.of("node_id", config.nodeId(), "isolated", t.isolated()));
+    } else { // no peers, so ids is empty (checked above): nothing to cut
+      ctx.json(Map.of("node_id", config.nodeId(), "isolated", List.of()));
+    }
   }
 
   // ------------------------------------------------------------------ topics

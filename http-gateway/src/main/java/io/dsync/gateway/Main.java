@@ -71,12 +71,18 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--cluster-secret", defaultValue = "${env:DSYNC_CLUSTER_SECRET:-}", description = "Shared secret of the cluster's peers, >= 16 characters (env DSYNC_CLUSTER_SECRET; required with --peers).")
     String clusterSecret;
 
+    @Option(names = "--enable-fault-injection", arity = "0..1", defaultValue = "${env:DSYNC_ENABLE_FAULT_INJECTION:-false}",
+        description = "TEST HOOK, never in production: serve POST /v1/debug/faults to cut this node's Raft traffic with given peers "
+            + "(env DSYNC_ENABLE_FAULT_INJECTION; default ${DEFAULT-VALUE}).")
+    boolean enableFaultInjection;
+
     @Override
     public Integer call() throws InterruptedException {
       NodeConfig config;
       try {
         config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost,
-            raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret);
+            raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret,
+            enableFaultInjection);
       } catch (IllegalArgumentException e) {
         System.err.println("dsync: invalid configuration: " + e.getMessage());
         return 2;
@@ -88,6 +94,9 @@ public final class Main implements Callable<Integer> {
         node.close();
         stopped.countDown();
       }, "shutdown"));
+      if (config.enableFaultInjection()) {
+        log.warn("node {}: fault injection is ENABLED (POST /v1/debug/faults): a test hook, not for production", config.nodeId());
+      }
       log.info("node {} serving http://{}:{} with data in {}", config.nodeId(), config.httpHost(), node.httpPort(),
           config.dataDir().toAbsolutePath());
       System.out.println("dsync node " + config.nodeId() + " listening on http://" + config.httpHost() + ":" + node.httpPort());

@@ -60,7 +60,7 @@ public final class Node implements AutoCloseable {
       throw e;
     }
     try {
-      Javalin http = HttpApi.create(config, broker, registry).start(config.httpHost(), config.httpPort());
+      Javalin http = HttpApi.create(config, broker, registry, transport).start(config.httpHost(), config.httpPort());
       return new Node(config, broker, http);
     } catch (RuntimeException e) {
       broker.close();

@@ -27,10 +27,13 @@ import java.util.List;
  *     for a single node
  * @param clusterSecret the secret peers prove to each other ({@code DSYNC_CLUSTER_SECRET}, at
  *     least 16 characters); required with peers
+ * @param enableFaultInjection a test hook, off by default ({@code DSYNC_ENABLE_FAULT_INJECTION}):
+ *     serves {@code POST /v1/debug/faults}, which cuts this node's Raft traffic with given peers
+ *     (see {@link io.dsync.raft.transport.GrpcTransport#isolate}); never for production
  */
 public record NodeConfig(
     String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
-    String raftHost, int raftPort, List<Peer> peers, String clusterSecret) {
+    String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
 
   /**
    * A voter of the cluster.
@@ -40,6 +43,14 @@ public record NodeConfig(
    * @param httpAddress {@code host:port} of its HTTP gateway (where followers forward writes)
    */
   public record Peer(String id, String raftAddress, String httpAddress) {}
+
+  /** The settings before the fault-injection hook: with it off. */
+  public NodeConfig(
+      String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
+      String raftHost, int raftPort, List<Peer> peers, String clusterSecret) {
+    this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
+        clusterSecret, false);
+  }
 
   /** A single node (no peers) with the given settings and the Raft transport unused. */
   public NodeConfig(
@@ -141,6 +152,6 @@ public record NodeConfig(
   /** @return a copy with another port and data dir (for tests) */
   public NodeConfig withPortAndDir(int port, Path dir) {
     return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
-        peers, clusterSecret);
+        peers, clusterSecret, enableFaultInjection);
   }
 }

@@ -11,9 +11,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -24,7 +21,6 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -33,12 +29,10 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -86,8 +80,6 @@ class CrashRecoveryIT {
   private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(15);
   /** Retries of one batch while the node is up (not being restarted): 100 ms apart. */
   private static final int MAX_RETRIES_WHILE_UP = 100;
-  /** Exit status Java reports for a process killed by signal 9 (128 + SIGKILL). */
-  private static final int SIGKILL_EXIT = 128 + 9;
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -106,7 +98,7 @@ class CrashRecoveryIT {
   /** One kill while the producers run. */
   record Kill(long pid, long ackedAtSignal, long ackedAfterDeath, long restartedPid, long readyMs) {}
 
-  private Path repoRoot;
+  private DsyncProcesses processes;
   private Path workDir;
   private Path dataDir;
   private Path logDir;
@@ -114,8 +106,6 @@ class CrashRecoveryIT {
   private URI base;
   private HttpClient http;
   private ExecutorService producers;
-  private final List<Process> started = new CopyOnWriteArrayList<>();
-  private final List<ProcessHandle> startedDescendants = new CopyOnWriteArrayList<>();
   private volatile Process node;
 
   // Producer bookkeeping.
@@ -131,17 +121,12 @@ class CrashRecoveryIT {
 
   @BeforeEach
   void setUp() throws IOException {
-    Path moduleDir = Path.of("").toAbsolutePath();
-    repoRoot = moduleDir.getParent();
-    assertTrue(repoRoot != null && Files.isExecutable(repoRoot.resolve("dsync")) && Files.isRegularFile(repoRoot.resolve("pom.xml")),
-        "expected to run in the http-gateway module dir with the repository root (./dsync, pom.xml) above it; cwd is " + moduleDir);
-    checkJarIsFresh();
+    Path repoRoot = DsyncProcesses.repoRootWithFreshJar();
     workDir = Files.createTempDirectory("dsync-crash-it-");
     dataDir = workDir.resolve("data");
-    logDir = moduleDir.resolve("target/crash-recovery-it");
-    deleteTree(logDir); // only this run's node logs
-    Files.createDirectories(logDir);
-    port = freeLoopbackPort();
+    logDir = repoRoot.resolve("http-gateway/target/crash-recovery-it");
+    processes = new DsyncProcesses(repoRoot, logDir, Map.of()); // only this run's node logs
+    port = DsyncProcesses.freeLoopbackPort();
     base = URI.create("http://127.0.0.1:" + port);
     http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build();
   }
@@ -158,10 +143,12 @@ class CrashRecoveryIT {
       }
     } finally {
       try {
-        stopAll();
+        if (processes != null) {
+          processes.stopAll();
+        }
       } finally {
         if (workDir != null) {
-          deleteTree(workDir);
+          DsyncProcesses.deleteTree(workDir);
         }
       }
     }
@@ -174,7 +161,7 @@ class CrashRecoveryIT {
     try {
       run(t0);
     } catch (Throwable t) {
-      printNodeLogTails();
+      DsyncProcesses.printLogTails(processes.logs(), 40);
       throw t;
     }
   }
@@ -229,7 +216,7 @@ class CrashRecoveryIT {
       long atSignal = ackedLines.get();
       nodeUp = new CompletableFuture<>();
       long pid = node.pid();
-      sigkill(node);
+      processes.sigkill(node);
       long afterDeath = ackedLines.get();
       node = startNode();
       long ms = awaitReady(node);
@@ -261,7 +248,7 @@ class CrashRecoveryIT {
     // node, restart it and expect the very same log.
     long idlePid = node.pid();
     nodeUp = new CompletableFuture<>();
-    sigkill(node);
+    processes.sigkill(node);
     node = startNode();
     long ms = awaitReady(node);
     nodeUp.complete(null);
@@ -486,15 +473,8 @@ class CrashRecoveryIT {
   // ------------------------------------------------------------------ the node process
 
   private Process startNode() throws IOException {
-    Path log = logDir.resolve("node-" + (started.size() + 1) + ".log");
-    ProcessBuilder pb = new ProcessBuilder(repoRoot.resolve("dsync").toString(), "run", "--http-port",
-        Integer.toString(port), "--data-dir", dataDir.toString(), "--node-id", "n1")
-        .directory(repoRoot.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
-    pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-    Process p = pb.start();
-    started.add(p);
-    p.getOutputStream().close();
-    return p;
+    return processes.start("node-" + (processes.logs().size() + 1) + ".log", List.of("--http-port",
+        Integer.toString(port), "--data-dir", dataDir.toString(), "--node-id", "n1"));
   }
 
   /** @return ms until {@code GET /ready} answered 200 */
@@ -517,50 +497,6 @@ class CrashRecoveryIT {
         fail("node pid " + p.pid() + " not ready within " + READY_TIMEOUT + "; see " + logDir);
       }
       Thread.sleep(100);
-    }
-  }
-
-  /** {@code kill -9} the node by its own PID (./dsync execs java, so that is the JVM) and proves it died. */
-  private void sigkill(Process p) throws Exception {
-    long pid = p.pid();
-    Optional<String> cmd = p.info().command();
-    assertTrue(cmd.isPresent() && cmd.get().endsWith("/java"),
-        "pid " + pid + " should be the node's JVM (./dsync execs java), but runs " + cmd.orElse("?"));
-    List<ProcessHandle> children = p.descendants().toList();
-    startedDescendants.addAll(children);
-    Process kill = new ProcessBuilder("kill", "-9", Long.toString(pid)).redirectErrorStream(true).start();
-    assertTrue(kill.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS), "kill -9 " + pid + " did not return");
-    assertEquals(0, kill.exitValue(), "kill -9 " + pid + ": " + new String(kill.getInputStream().readAllBytes(), UTF_8));
-    assertTrue(p.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS), "pid " + pid + " alive after kill -9");
-    assertEquals(SIGKILL_EXIT, p.exitValue(), "pid " + pid + " must die of SIGKILL");
-    assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "pid " + pid + " still alive");
-    long deadline = System.nanoTime() + EXIT_TIMEOUT.toNanos();
-    for (ProcessHandle c : children) {
-      while (c.isAlive()) {
-        assertTrue(System.nanoTime() < deadline, "child " + c.pid() + " of killed node " + pid + " is still alive");
-        Thread.sleep(50);
-      }
-    }
-  }
-
-  /** Stops exactly the processes this test started (and their children), gracefully first. */
-  private void stopAll() throws InterruptedException {
-    for (Process p : started) {
-      startedDescendants.addAll(p.descendants().toList());
-    }
-    for (Process p : started) {
-      if (p.isAlive()) {
-        p.destroy(); // SIGTERM: the node closes RocksDB cleanly
-        if (!p.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-          p.destroyForcibly();
-          p.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-        }
-      }
-    }
-    for (ProcessHandle h : startedDescendants) {
-      if (h.isAlive()) {
-        h.destroyForcibly();
-      }
     }
   }
 
@@ -605,68 +541,6 @@ class CrashRecoveryIT {
       }
     }
     return out;
-  }
-
-  /** Fails clearly instead of letting ./dsync rebuild the jar inside a running Maven build. */
-  private void checkJarIsFresh() throws IOException {
-    Path jar = repoRoot.resolve("http-gateway/target/dsync.jar");
-    assertTrue(Files.isRegularFile(jar), jar + " is missing: run `./mvnw verify` (the jar is built in `package`, "
-        + "before this integration test) or `./dsync build`");
-    FileTime built = Files.getLastModifiedTime(jar);
-    // The launcher's rule (jar_is_stale in ./dsync): pom.xml, */pom.xml, */src/main/** newer than the jar.
-    List<Path> roots = new ArrayList<>(List.of(repoRoot.resolve("pom.xml")));
-    try (Stream<Path> s = Files.list(repoRoot)) {
-      s.filter(Files::isDirectory).forEach(d -> {
-        roots.add(d.resolve("pom.xml"));
-        roots.add(d.resolve("src/main"));
-      });
-    }
-    for (Path r : roots) {
-      if (!Files.exists(r)) {
-        continue;
-      }
-      try (Stream<Path> s = Files.walk(r)) {
-        Optional<Path> newer = s.filter(f -> {
-          try {
-            return Files.getLastModifiedTime(f).compareTo(built) > 0;
-          } catch (IOException e) {
-            throw new UncheckedIOException(e);
-          }
-        }).findFirst();
-        assertTrue(newer.isEmpty(), newer.map(f -> f + " is newer than " + jar
-            + ", so ./dsync would rebuild it inside this test: run `./mvnw verify` (or package) again").orElse(""));
-      }
-    }
-  }
-
-  private static int freeLoopbackPort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      s.setReuseAddress(true);
-      return s.getLocalPort();
-    }
-  }
-
-  private void printNodeLogTails() {
-    try (Stream<Path> s = Files.list(logDir)) {
-      for (Path f : s.sorted().toList()) {
-        List<String> lines = Files.readAllLines(f, UTF_8);
-        System.out.println("---- " + f + " (last 40 of " + lines.size() + " lines)");
-        lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(System.out::println);
-      }
-    } catch (IOException | RuntimeException e) {
-      System.out.println("(cannot read node logs in " + logDir + ": " + e + ")");
-    }
-  }
-
-  private static void deleteTree(Path root) throws IOException {
-    if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(root)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
   }
 
   private static void say(String format, Object... args) {

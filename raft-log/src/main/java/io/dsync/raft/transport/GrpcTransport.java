@@ -108,6 +108,15 @@ import org.slf4j.LoggerFactory;
  * network only. TLS (mutual, or server TLS plus this proof bound to the TLS session) is future
  * work. A node holding the secret is trusted with any node id it claims.
  *
+ * <h2>Fault injection (a test hook)</h2>
+ *
+ * {@link #isolate} cuts this node off from given peers in both directions: frames to them are
+ * dropped instead of sent (also those already queued) and frames from them are dropped on
+ * arrival, all counted as {@link DropReason#ISOLATED}; the streams themselves stay up, like a
+ * network that silently loses packets. {@link #heal} ends it. Off unless called; the node exposes
+ * it only when started with {@code --enable-fault-injection}. To partition a node from the rest,
+ * isolate on both sides (each side then neither sends nor accepts).
+ *
  * <h2>Threads and lifecycle</h2>
  *
  * The constructor binds the server and starts connecting to the peers. {@link #send}, {@link
@@ -137,6 +146,8 @@ public final class GrpcTransport implements Transport {
   private final List<Collector> collectors = new ArrayList<>();
   private volatile Consumer<RaftMessage> receiver;
   private volatile boolean closed;
+  /** Peers cut off by {@link #isolate}; immutable, replaced as a whole. */
+  private volatile Set<String> isolated = Set.of();
 
   /**
    * Same as the full constructor with {@link GrpcTransportConfig#defaults()} and no metrics.
@@ -288,6 +299,33 @@ public final class GrpcTransport implements Transport {
   }
 
   /**
+   * Test hook (fault injection): from now on drops every frame to and from {@code peers}, in both
+   * directions, until {@link #heal} or another call; replaces the previous set. Frames already
+   * queued for them are dropped too. Thread-safe; unknown ids are kept (harmless).
+   *
+   * @param peers the node ids to cut off; empty heals
+   */
+  public void isolate(Set<String> peers) {
+    Set<String> now = Set.copyOf(peers);
+    Set<String> before = isolated;
+    isolated = now;
+    if (!now.equals(before)) {
+      log.warn("raft transport {}: FAULT INJECTION: {}", nodeId,
+          now.isEmpty() ? "healed, talking to every peer again" : "isolated from " + new TreeSet<>(now));
+    }
+  }
+
+  /** Test hook: ends {@link #isolate}; every peer is reachable again. */
+  public void heal() {
+    isolate(Set.of());
+  }
+
+  /** @return the peers currently cut off by {@link #isolate}, sorted */
+  public Set<String> isolated() {
+    return new TreeSet<>(isolated);
+  }
+
+  /**
    * Encodes {@code message} (on the caller's thread, so that the queue can count its bytes and
    * holds only immutable frames), puts it in its peer's queue and returns at once; never blocks,
    * never throws for network reasons. Dropped (and counted in {@link #stats()}) if the peer is
@@ -300,6 +338,10 @@ public final class GrpcTransport implements Transport {
   public void send(RaftMessage message) {
     if (closed) {
       drop(DropReason.CLOSED, null);
+      return;
+    }
+    if (isolated.contains(message.to())) {
+      drop(DropReason.ISOLATED, null);
       return;
     }
     PeerLink link = links.get(message.to());
@@ -382,6 +424,10 @@ public final class GrpcTransport implements Transport {
 
   /** Runs on the inbound thread for each frame of an authenticated stream. */
   private void onFrame(String authenticatedPeer, RaftFrame frame) {
+    if (isolated.contains(authenticatedPeer)) {
+      drop(DropReason.ISOLATED, null);
+      return;
+    }
     if (!authenticatedPeer.equals(frame.getFrom())) {
       drop(DropReason.WRONG_SENDER, "dropping a frame claiming to be from {} on {}'s stream",
           printable(frame.getFrom()), authenticatedPeer);
@@ -602,6 +648,10 @@ public final class GrpcTransport implements Transport {
           return;
         }
         queuedBytes.addAndGet(-q.bytes());
+        if (isolated.contains(peerId)) {
+          drop(DropReason.ISOLATED, null);
+          continue;
+        }
         if (now - q.enqueuedNanos() > maxAgeNanos) {
           drop(DropReason.STALE, "dropping messages to {} that waited over {} ms",
               peerId, config.maxQueueAgeMs());

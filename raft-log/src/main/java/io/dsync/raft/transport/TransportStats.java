@@ -48,6 +48,8 @@ public record TransportStats(
     /** Incoming: no receiver registered yet, or the receiver threw. */
     NO_RECEIVER,
     /** Either way: the transport (or the in-memory link) was closed or partitioned. */
-    CLOSED
+    CLOSED,
+    /** Either way: the peer is cut off by the fault-injection test hook {@link GrpcTransport#isolate}. */
+    ISOLATED
   }
 }

@@ -231,6 +231,42 @@ class GrpcTransportTest {
   }
 
   @Test
+  void isolateDropsFramesBothWaysWithTheGivenPeersOnlyAndHealRestoresThem() throws Exception {
+    Node a = start("a", 0, Map.of(), SECRET);
+    Node b = start("b", 0, Map.of(), SECRET);
+    Node c = start("c", 0, Map.of(), SECRET);
+    for (Node n : List.of(a, b, c)) {
+      for (Node p : List.of(a, b, c)) {
+        n.transport().addPeer(p.transport().nodeId(), p.address());
+      }
+    }
+    a.transport().isolate(Set.of("b"));
+    assertEquals(Set.of("b"), a.transport().isolated());
+    for (int i = 0; i < 5; i++) {
+      a.transport().send(ack("a", "b", i)); // dropped outbound at a
+      b.transport().send(ack("b", "a", i)); // sent by b, dropped inbound at a
+      a.transport().send(ack("a", "c", i));
+      c.transport().send(ack("c", "a", i));
+    }
+    await("a and c still talk", () -> a.from("c").size() == 5 && c.from("a").size() == 5);
+    await("b's frames reach a and are dropped there",
+        () -> a.transport().stats().dropped(DropReason.ISOLATED) == 10);
+    assertTrue(a.from("b").isEmpty());
+    assertTrue(b.from("a").isEmpty());
+    assertEquals(Set.of("b", "c"), a.transport().connectedPeers(), "the streams stay up; only frames are lost");
+
+    a.transport().heal();
+    assertTrue(a.transport().isolated().isEmpty());
+    for (int i = 5; i < 10; i++) {
+      a.transport().send(ack("a", "b", i));
+      b.transport().send(ack("b", "a", i));
+    }
+    await("healed: both directions deliver again", () -> a.from("b").size() == 5 && b.from("a").size() == 5);
+    assertEquals(range(5, 10), matchIndexes(a.from("b")));
+    assertEquals(range(5, 10), matchIndexes(b.from("a")));
+  }
+
+  @Test
   void sendNeverBlocksEvenWhenThePeerIsDown() throws Exception {
     Node a = start("a", 0, Map.of("b", "127.0.0.1:" + freePort()), SECRET);
     int n = 100_000;
