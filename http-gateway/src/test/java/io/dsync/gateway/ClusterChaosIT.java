@@ -154,11 +154,10 @@ class ClusterChaosIT {
 
     long chaosStart = System.nanoTime();
     List<Cycle> cycles = new ArrayList<>();
-    long term = 0;
     for (int c = 1; c <= CYCLES; c++) {
       long cycleStart = System.nanoTime();
       // 1. The leader.
-      ProcessCluster.Leader leader = cluster.awaitLeader(cluster.ids(), term, FAILOVER_TIMEOUT);
+      ProcessCluster.Leader leader = cluster.awaitLeader(cluster.ids(), 0, FAILOVER_TIMEOUT);
       List<String> others = cluster.ids().stream().filter(id -> !id.equals(leader.id())).toList();
       long killed = System.nanoTime();
       cluster.kill(leader.id());
@@ -187,7 +186,6 @@ class ClusterChaosIT {
       ProcessCluster.Leader after = cluster.awaitLeader(cluster.ids(), 0, FAILOVER_TIMEOUT);
       cluster.awaitCaughtUp(follower, after.id(), CATCH_UP_TIMEOUT);
       long followerRestartMs = ms(fRestart);
-      term = 0; // any term: the next cycle kills whoever leads then
 
       Cycle cy = new Cycle(c, leader.id(), leader.term(), next.id(), electionMs, failoverMs, leaderRestartMs, follower,
           followerWriteMs, followerRestartMs, ms(cycleStart));

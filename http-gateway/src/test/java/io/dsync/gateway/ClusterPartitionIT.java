@@ -238,7 +238,8 @@ class ClusterPartitionIT {
     List<String> majority = cluster.ids().stream().filter(id -> !id.equals(old.id())).toList();
     long lastBefore = cluster.awaitConverged(Duration.ofSeconds(30)).get(old.id()).get("last_index").asLong();
 
-    // Cut the leader off and, while it still leads, make it append three entries nobody else gets.
+    // Cut the leader off and, while it still leads, make it append three entries nobody else gets
+    // (three concurrent requests: one entry each, even when the Raft thread batches them).
     isolate(old.id(), majority);
     for (String id : majority) {
       isolate(id, List.of(old.id()));
@@ -258,7 +259,6 @@ class ClusterPartitionIT {
           return "interrupted";
         }
       }));
-      Thread.sleep(30); // separate requests, separate entries
     }
     long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
     long tail;
