@@ -58,7 +58,7 @@ export PATH="$JAVA_HOME/bin:$PATH"
 # Fail early, with a hint, when no node answers (the simulations would only report errors).
 base_url="http://127.0.0.1:8080"
 for a in "$@"; do
-    if [[ "$a" == -DbaseUrl=* ]]; then base_url="${a#-DbaseUrl=}"; fi
+    if [[ "$a" == -DbaseUrl=* ]]; then base_url="${a#-DbaseUrl=}"; base_url="${base_url%%,*}"; fi  # several: check the first
 done
 if command -v curl >/dev/null 2>&1; then
     if ! curl -sf --max-time 5 "${base_url%/}/ready" >/dev/null; then
