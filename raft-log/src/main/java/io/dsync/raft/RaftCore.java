@@ -772,17 +772,29 @@ public final class RaftCore {
     electionElapsed = 0;
   }
 
-  private void handleAppendResponse(AppendEntriesResponse r) {
+  /**
+   * @return the progress of the follower that sent {@code r}, marked recently active
+   *     (CheckQuorum), or null when this node does not lead or the sender is not a peer
+   */
+  private Progress respondent(RaftMessage r) {
     if (role != Role.LEADER) {
-      return;
+      return null;
     }
     Progress pr = progress.get(r.from());
+    if (pr != null) {
+      pr.recentActive = true;
+    }
+    return pr;
+  }
+
+  private void handleAppendResponse(AppendEntriesResponse r) {
+    Progress pr = respondent(r);
     if (pr == null) {
       return;
     }
-    pr.recentActive = true;
     if (r.success()) {
-      if (r.matchIndex() > pr.match) {
+      boolean advanced = r.matchIndex() > pr.match;
+      if (advanced) {
         pr.match = r.matchIndex();
         pr.next = Math.max(pr.next, pr.match + 1);
         while (!pr.inflight.isEmpty() && pr.inflight.peekFirst() <= pr.match) {
@@ -793,7 +805,7 @@ public final class RaftCore {
       if (pr.state == ProgressState.PROBE && r.matchIndex() >= pr.next - 1) {
         pr.becomeReplicate(); // the probe matched: stream from here
       }
-      if (r.from().equals(leadTransferee) && pr.match == lastIndex()) {
+      if (advanced && r.from().equals(leadTransferee) && pr.match == lastIndex()) {
         outbox.add(new TimeoutNow(id, r.from(), term));
       }
       sendAppend(r.from());
@@ -815,14 +827,10 @@ public final class RaftCore {
   }
 
   private void handleHeartbeatResponse(HeartbeatResponse r) {
-    if (role != Role.LEADER) {
-      return;
-    }
-    Progress pr = progress.get(r.from());
+    Progress pr = respondent(r);
     if (pr == null) {
       return;
     }
-    pr.recentActive = true;
     if (pr.state == ProgressState.PROBE) {
       pr.probeSent = false; // a heartbeat round trip unpauses a probe whose message was lost
     }
@@ -856,14 +864,10 @@ public final class RaftCore {
   }
 
   private void handleInstallSnapshotResponse(RaftMessage.InstallSnapshotResponse r) {
-    if (role != Role.LEADER) {
-      return;
-    }
-    Progress pr = progress.get(r.from());
+    Progress pr = respondent(r);
     if (pr == null) {
       return;
     }
-    pr.recentActive = true;
     if (r.installed()) {
       pr.match = Math.max(pr.match, r.index());
       pr.becomeProbe(pr.match + 1);
