@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -20,7 +19,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -407,36 +405,8 @@ class ClusterCliIT {
     }
   }
 
-  /** Fails clearly instead of letting ./dsync rebuild the jar inside a running Maven build. */
   private void checkJarIsFresh() throws IOException {
-    Path jar = repoRoot.resolve("http-gateway/target/dsync.jar");
-    assertTrue(Files.isRegularFile(jar), jar + " is missing: run `./mvnw verify` (the jar is built in `package`, "
-        + "before this integration test) or `./dsync build`");
-    FileTime built = Files.getLastModifiedTime(jar);
-    // The launcher's rule (jar_is_stale in ./dsync): pom.xml, */pom.xml, */src/main/** newer than the jar.
-    List<Path> roots = new ArrayList<>(List.of(repoRoot.resolve("pom.xml")));
-    try (Stream<Path> s = Files.list(repoRoot)) {
-      s.filter(Files::isDirectory).forEach(d -> {
-        roots.add(d.resolve("pom.xml"));
-        roots.add(d.resolve("src/main"));
-      });
-    }
-    for (Path r : roots) {
-      if (!Files.exists(r)) {
-        continue;
-      }
-      try (Stream<Path> s = Files.walk(r)) {
-        Optional<Path> newer = s.filter(f -> {
-          try {
-            return Files.getLastModifiedTime(f).compareTo(built) > 0;
-          } catch (IOException e) {
-            throw new UncheckedIOException(e);
-          }
-        }).findFirst();
-        assertTrue(newer.isEmpty(), newer.map(f -> f + " is newer than " + jar
-            + ", so ./dsync would rebuild it inside this test: run `./mvnw verify` (or package) again").orElse(""));
-      }
-    }
+    DsyncProcesses.checkJarIsFresh(repoRoot);
   }
 
   private void printNodeLogTails() {
