@@ -1,7 +1,6 @@
 package io.dsync.gateway;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.annotation.JsonRawValue;
 import java.util.List;
 import java.util.Map;
 
@@ -32,12 +31,6 @@ final class Dto {
 
   record ProduceResponse(List<OffsetDto> offsets) {}
 
-  @JsonInclude(JsonInclude.Include.NON_NULL)
-  record FetchedDto(
-      long offset, String key, @JsonRawValue String value, String valueBase64, Map<String, String> headers,
-      int priority, long timestampMs) {}
-
-  record FetchResponse(List<FetchedDto> records, long nextOffset, long highWatermark) {}
 
   record CommitDto(String topic, Integer partition, Long offset) {}
 

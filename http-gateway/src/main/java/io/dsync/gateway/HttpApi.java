@@ -323,23 +323,12 @@ public final class HttpApi {
     int maxRecords = (int) longQuery(ctx, "max_records", 100, 1, Integer.MAX_VALUE);
     long maxWaitMs = longQuery(ctx, "max_wait_ms", 0, 0, Long.MAX_VALUE);
     FetchResult f = broker.fetch(topic, partition, offset, maxRecords, maxWaitMs);
-    List<Dto.FetchedDto> out = new ArrayList<>(f.records().size());
-    for (FetchedRecord r : f.records()) {
-      Map<String, String> headers = null;
-      if (!r.headers().isEmpty()) {
-        headers = new LinkedHashMap<>();
-        for (Header h : r.headers()) {
-          headers.put(h.key(), h.value());
-        }
-      }
-      out.add(r.binary()
-          ? new Dto.FetchedDto(r.offset(), r.key(), null, Base64.getEncoder().encodeToString(r.value()), headers,
-              r.priority(), r.timestampMs())
-          : new Dto.FetchedDto(r.offset(), r.key(), new String(r.value(), StandardCharsets.UTF_8), null, headers,
-              r.priority(), r.timestampMs()));
+    metrics.fetchedRecords(f.records().size());
+    try {
+      ctx.contentType("application/json").result(FetchResponseWriter.write(f));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
-    metrics.fetchedRecords(out.size());
-    ctx.json(new Dto.FetchResponse(out, f.nextOffset(), f.highWatermark()));
   }
 
   // ------------------------------------------------------------------ consumer-group offsets
