@@ -469,6 +469,11 @@ public final class Broker implements AutoCloseable {
     return ready && raft.isHealthy() && raft.leaderId() != null;
   }
 
+  /**
+   * Stops the node: closes the peer transport, stops Raft (the apply thread finishes what was
+   * committed; waiting proposals fail), closes RocksDB and releases long polls. Call once, after
+   * HTTP stopped taking requests.
+   */
   @Override
   public void close() {
     options.transport().close();
