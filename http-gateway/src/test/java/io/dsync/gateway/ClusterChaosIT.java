@@ -104,19 +104,8 @@ class ClusterChaosIT {
         t.interrupt();
         t.join(REQUEST_TIMEOUT.toMillis() + 5_000);
       }
-      if (cluster != null) {
-        cluster.http.shutdownNow();
-      }
     } finally {
-      try {
-        if (processes != null) {
-          processes.stopAll();
-        }
-      } finally {
-        if (workDir != null) {
-          DsyncProcesses.deleteTree(workDir);
-        }
-      }
+      DsyncProcesses.cleanUp(cluster == null ? null : cluster.http, processes, workDir);
     }
   }
 

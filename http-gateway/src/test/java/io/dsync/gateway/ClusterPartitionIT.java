@@ -79,21 +79,7 @@ class ClusterPartitionIT {
 
   @AfterEach
   void tearDown() throws Exception {
-    try {
-      if (cluster != null) {
-        cluster.http.shutdownNow();
-      }
-    } finally {
-      try {
-        if (processes != null) {
-          processes.stopAll();
-        }
-      } finally {
-        if (workDir != null) {
-          DsyncProcesses.deleteTree(workDir);
-        }
-      }
-    }
+    DsyncProcesses.cleanUp(cluster == null ? null : cluster.http, processes, workDir);
   }
 
   @Test

@@ -138,19 +138,8 @@ class CrashRecoveryIT {
         producers.shutdownNow();
         producers.awaitTermination(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
       }
-      if (http != null) {
-        http.shutdownNow();
-      }
     } finally {
-      try {
-        if (processes != null) {
-          processes.stopAll();
-        }
-      } finally {
-        if (workDir != null) {
-          DsyncProcesses.deleteTree(workDir);
-        }
-      }
+      DsyncProcesses.cleanUp(http, processes, workDir);
     }
   }
 

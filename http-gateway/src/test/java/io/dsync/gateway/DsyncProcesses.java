@@ -245,6 +245,29 @@ final class DsyncProcesses {
     return List.copyOf(out);
   }
 
+  /**
+   * The one tear-down of the process tests: closes the test's HTTP client (may be null), then
+   * stops exactly the processes started through {@code processes} (may be null), then deletes
+   * {@code workDir} (may be null) — each step runs even when an earlier one throws.
+   */
+  static void cleanUp(java.net.http.HttpClient http, DsyncProcesses processes, Path workDir) throws Exception {
+    try {
+      if (http != null) {
+        http.shutdownNow();
+      }
+    } finally {
+      try {
+        if (processes != null) {
+          processes.stopAll();
+        }
+      } finally {
+        if (workDir != null) {
+          deleteTree(workDir);
+        }
+      }
+    }
+  }
+
   static void deleteTree(Path root) throws IOException {
     if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
       return;
