@@ -2,7 +2,6 @@ package io.dsync.raft;
 
 import io.dsync.raft.proto.EntryType;
 import io.dsync.raft.proto.LogEntry;
-import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 
