@@ -29,7 +29,8 @@ import java.util.TreeSet;
  * replicas (§5.4.2), using a no-op entry at the start of each term (§8); PreVote (thesis §9.6),
  * CheckQuorum and leader stickiness (§6.2, §4.2.3), leadership transfer (§3.10), heartbeats that
  * carry a safe commit index, and flow control with PROBE/REPLICATE progress and a bounded window
- * of pipelined appends (etcd's tracker). Snapshots, ReadIndex and membership changes come next.
+ * of pipelined appends (etcd's tracker); log compaction with InstallSnapshot (§7) and ReadIndex
+ * (thesis §6.4). Membership changes come next.
  *
  * <p>Log layout: entries up to {@link #stableIndex()} are on disk (read through
  * {@link StableLog}); every entry after the last one handed out for apply is also kept in memory,

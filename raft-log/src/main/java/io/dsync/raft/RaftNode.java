@@ -34,8 +34,8 @@ import org.slf4j.LoggerFactory;
  * {@link OverloadedException}; a full apply queue blocks the Raft thread, which then stops
  * draining proposals, so the proposal queue fills and refuses. Memory stays bounded.
  *
- * <p>Thread safety: {@link #propose}, the status getters and {@link #close()} may be called from
- * any thread.
+ * <p>Thread safety: {@link #propose}, {@link #readIndex}, {@link #transferLeadership},
+ * {@link #onApplied}, the status getters and {@link #close()} may be called from any thread.
  */
 public final class RaftNode implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RaftNode.class);
@@ -272,7 +272,9 @@ public final class RaftNode implements AutoCloseable {
     }
     readsAwaitingApply.computeIfAbsent(index, i -> new java.util.concurrent.ConcurrentLinkedQueue<>()).add(f);
     if (appliedIndex >= index) {
-      releaseReads(appliedIndex); // the apply thread may have passed index meanwhile
+      // The apply thread may have passed index meanwhile and even dropped the queue just joined;
+      // completing here directly covers both (a second completion is a no-op).
+      f.complete(index);
     }
   }
 
@@ -667,6 +669,17 @@ public final class RaftNode implements AutoCloseable {
     snapshotIndex = m.getIndex();
     snapshotTerm = m.getTerm();
     appliedIndex = m.getIndex();
+    // Entries up to the snapshot are never applied here: proposals waiting on them (a deposed
+    // leader's uncommitted tail) cannot learn their outcome from this node.
+    for (Long index : new ArrayList<>(pending.keySet())) {
+      if (index <= m.getIndex()) {
+        Proposal p = pending.remove(index);
+        if (p != null) {
+          p.future.completeExceptionally(
+              new NotLeaderException(null, "replaced by a snapshot from the leader; the outcome is unknown"));
+        }
+      }
+    }
     lastHandedToApply = m.getIndex();
     stateMachine.restored();
     log.info("node {} installed a snapshot at index {} (term {})", config.nodeId(), m.getIndex(), m.getTerm());

@@ -76,49 +76,64 @@ public final class NodeStorage implements AutoCloseable {
             .setKeepLogFileNum(5)
             .setAtomicFlush(!options.stateWal());
 
-    Map<String, StateColumnFamily> declared = new HashMap<>();
-    for (StateColumnFamily f : stateFamilies) {
-      if (declared.put(f.name(), f) != null || f.name().equals(SM_META_CF)) {
-        throw new IllegalArgumentException("duplicate or reserved column family: " + f.name());
-      }
-    }
-    // Open every family that exists on disk (RocksDB requires it) plus the declared ones.
-    Set<String> names = new LinkedHashSet<>();
-    names.add("default");
-    names.add(LOG_CF);
-    names.add(META_CF);
-    names.add(SM_META_CF);
-    if (Files.exists(dir.resolve("CURRENT"))) {
-      try (Options o = new Options()) {
-        for (byte[] n : RocksDB.listColumnFamilies(o, dir.toString())) {
-          names.add(new String(n, StandardCharsets.UTF_8));
+    RocksDB opened = null;
+    try {
+      Map<String, StateColumnFamily> declared = new HashMap<>();
+      for (StateColumnFamily f : stateFamilies) {
+        if (declared.put(f.name(), f) != null || f.name().equals(SM_META_CF)) {
+          throw new IllegalArgumentException("duplicate or reserved column family: " + f.name());
         }
       }
-    }
-    stateFamilies.forEach(f -> names.add(f.name()));
+      // Open every family that exists on disk (RocksDB requires it) plus the declared ones.
+      Set<String> names = new LinkedHashSet<>();
+      names.add("default");
+      names.add(LOG_CF);
+      names.add(META_CF);
+      names.add(SM_META_CF);
+      if (Files.exists(dir.resolve("CURRENT"))) {
+        try (Options o = new Options()) {
+          for (byte[] n : RocksDB.listColumnFamilies(o, dir.toString())) {
+            names.add(new String(n, StandardCharsets.UTF_8));
+          }
+        }
+      }
+      stateFamilies.forEach(f -> names.add(f.name()));
 
-    List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
-    for (String name : names) {
-      StateColumnFamily f = declared.get(name);
-      ColumnFamilyOptions cfo = columnFamilyOptions(options, f != null && f.blobValues());
-      cfOptions.add(cfo);
-      descriptors.add(new ColumnFamilyDescriptor(name.getBytes(StandardCharsets.UTF_8), cfo));
+      List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
+      for (String name : names) {
+        StateColumnFamily f = declared.get(name);
+        ColumnFamilyOptions cfo = columnFamilyOptions(options, f != null && f.blobValues());
+        cfOptions.add(cfo);
+        descriptors.add(new ColumnFamilyDescriptor(name.getBytes(StandardCharsets.UTF_8), cfo));
+      }
+      opened = RocksDB.open(dbOptions, dir.toString(), descriptors, handles);
+      this.db = opened;
+      Map<String, ColumnFamilyHandle> byName = new HashMap<>();
+      List<String> ordered = new ArrayList<>(names);
+      for (int i = 0; i < ordered.size(); i++) {
+        byName.put(ordered.get(i), handles.get(i));
+      }
+      this.syncWrite = new WriteOptions().setSync(options.syncWrites());
+      this.asyncWrite = new WriteOptions().setSync(false).setDisableWAL(!options.stateWal());
+      this.log = new RaftLogStore(db, byName.get(LOG_CF), syncWrite);
+      this.meta = new MetaStore(db, byName.get(META_CF), syncWrite);
+      Map<String, ColumnFamilyHandle> stateHandles = new HashMap<>();
+      for (StateColumnFamily f : stateFamilies) {
+        stateHandles.put(f.name(), byName.get(f.name()));
+      }
+      this.state = new StateStore(db, byName.get(SM_META_CF), stateHandles, asyncWrite);
+    } catch (RocksDBException | RuntimeException e) {
+      // Free what was allocated, so a failed open (e.g. the directory is locked) leaks nothing
+      // and leaves no open database holding the lock.
+      handles.forEach(ColumnFamilyHandle::close);
+      if (opened != null) {
+        opened.close();
+      }
+      cfOptions.forEach(ColumnFamilyOptions::close);
+      dbOptions.close();
+      blockCache.close();
+      throw e;
     }
-    this.db = RocksDB.open(dbOptions, dir.toString(), descriptors, handles);
-    Map<String, ColumnFamilyHandle> byName = new HashMap<>();
-    List<String> ordered = new ArrayList<>(names);
-    for (int i = 0; i < ordered.size(); i++) {
-      byName.put(ordered.get(i), handles.get(i));
-    }
-    this.syncWrite = new WriteOptions().setSync(options.syncWrites());
-    this.asyncWrite = new WriteOptions().setSync(false).setDisableWAL(!options.stateWal());
-    this.log = new RaftLogStore(db, byName.get(LOG_CF), syncWrite);
-    this.meta = new MetaStore(db, byName.get(META_CF), syncWrite);
-    Map<String, ColumnFamilyHandle> stateHandles = new HashMap<>();
-    for (StateColumnFamily f : stateFamilies) {
-      stateHandles.put(f.name(), byName.get(f.name()));
-    }
-    this.state = new StateStore(db, byName.get(SM_META_CF), stateHandles, asyncWrite);
   }
 
   private ColumnFamilyOptions columnFamilyOptions(StorageOptions options, boolean blobs) {

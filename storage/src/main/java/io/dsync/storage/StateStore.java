@@ -86,7 +86,8 @@ public final class StateStore {
   public long[] digest() {
     HashStream64 h = Hashing.xxh3_64().hashStream();
     long applied;
-    try (org.rocksdb.Snapshot snap = db.getSnapshot(); ReadOptions ro = new ReadOptions().setSnapshot(snap)) {
+    org.rocksdb.Snapshot snap = db.getSnapshot();
+    try (ReadOptions ro = new ReadOptions().setSnapshot(snap)) {
       try {
         byte[] v = db.get(metaCf, ro, LAST_APPLIED_KEY);
         applied = v == null ? 0 : Bytes.getLong(v, 0);
@@ -102,7 +103,8 @@ public final class StateStore {
           }
         }
       }
-      db.releaseSnapshot(snap);
+    } finally {
+      db.releaseSnapshot(snap); // also when a read fails
     }
     return new long[] {applied, h.getAsLong()};
   }
