@@ -97,6 +97,7 @@ public final class Broker implements AutoCloseable {
   private final AtomicInteger roundRobin = new AtomicInteger();
   private final long readyAtIndex;
   private volatile boolean ready;
+  private volatile boolean closed;
 
   private Broker(Options options, PrometheusRegistry registry, LongSupplier clockMs) {
     this.options = options;
@@ -235,15 +236,17 @@ public final class Broker implements AutoCloseable {
     for (int i = 0; i < records.size(); i++) {
       RecordIn r = records.get(i);
       validate(r, i);
-      assigned[i] = r.key() == null
-          ? Math.floorMod(roundRobin.getAndIncrement(), partitions)
-          : ring.memberFor(r.key());
       byte[] e = CommandCodec.encodeRecord(r);
       if (e.length > limits.maxRecordBytes()) {
         throw new BrokerException(ErrorKind.PAYLOAD_TOO_LARGE,
             "record " + i + " is " + e.length + " bytes encoded; the limit is " + limits.maxRecordBytes());
       }
       encoded.add(e);
+    }
+    // Partitions only once every record passed: a refused batch does not move the round-robin.
+    for (int i = 0; i < records.size(); i++) {
+      String key = records.get(i).key();
+      assigned[i] = key == null ? Math.floorMod(roundRobin.getAndIncrement(), partitions) : ring.memberFor(key);
     }
     return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, encoded));
   }
@@ -292,6 +295,9 @@ public final class Broker implements AutoCloseable {
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxWaitMs);
     view(topic); // an unknown topic must not leave a waiter behind
     while (true) {
+      if (closed) {
+        throw new BrokerException(ErrorKind.NO_LEADER, "the node is shutting down");
+      }
       CompletableFuture<Void> changed = maxWaitMs > 0 ? topicWaiters.computeIfAbsent(topic, t -> new CompletableFuture<>()) : null;
       TopicView v = view(topic);
       if (partition < 0 || partition >= v.endOffsets().length) {
@@ -476,10 +482,12 @@ public final class Broker implements AutoCloseable {
    */
   @Override
   public void close() {
+    closed = true;
+    topicWaiters.values().forEach(f -> f.complete(null)); // long polls wake up and see `closed`
+    topicWaiters.clear();
     options.transport().close();
     raft.close();
     storage.close();
-    topicWaiters.values().forEach(f -> f.complete(null));
   }
 
   // ------------------------------------------------------------------ internals

@@ -28,8 +28,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.NavigableMap;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentSkipListMap;
@@ -133,7 +131,9 @@ public final class TopicsStateMachine implements StateMachine {
       working.put(meta.getName(), new TopicView(meta, start, end));
     }
     published.keySet().retainAll(working.keySet());
-    published.putAll(working);
+    // Readers get copies: apply advances the working arrays in place before it commits.
+    working.forEach((name, v) -> published.put(name, new TopicView(v.meta(), v.startOffsets().clone(),
+        v.endOffsets().clone())));
   }
 
   /**
@@ -142,7 +142,7 @@ public final class TopicsStateMachine implements StateMachine {
    */
   @Override
   public void restored() {
-    java.util.TreeSet<String> names = new java.util.TreeSet<>(published.keySet());
+    TreeSet<String> names = new TreeSet<>(published.keySet());
     load();
     names.addAll(published.keySet());
     onTopicsChanged.accept(List.copyOf(names));
@@ -350,10 +350,6 @@ public final class TopicsStateMachine implements StateMachine {
     return out;
   }
 
-  /** @return the topic names, sorted (a consistent copy) */
-  NavigableMap<String, TopicView> publishedTopics() {
-    return published;
-  }
 
   // ------------------------------------------------------------------ keys
 
@@ -433,7 +429,4 @@ public final class TopicsStateMachine implements StateMachine {
     return b.length;
   }
 
-  static Map<String, Object> none() {
-    return Map.of();
-  }
 }

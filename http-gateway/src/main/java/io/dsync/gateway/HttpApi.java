@@ -2,7 +2,6 @@ package io.dsync.gateway;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -117,6 +116,7 @@ public final class HttpApi {
       c.staticFiles.enableWebjars();
       c.concurrency.useVirtualThreads = true;
       c.startup.showJavalinBanner = false;
+      c.events.serverStopped(leader::close);
       c.http.maxRequestSize = config.maxBodyBytes();
       c.http.defaultContentType = "application/json";
       c.jsonMapper(new JavalinJackson(JSON, false));
@@ -432,7 +432,4 @@ public final class HttpApi {
     return m;
   }
 
-  static JsonNode tree(byte[] b) throws IOException {
-    return JSON.readTree(b);
-  }
 }

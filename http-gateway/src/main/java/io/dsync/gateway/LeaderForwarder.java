@@ -21,12 +21,13 @@ import java.util.concurrent.Executors;
  *
  * <p>Thread-safe; one instance per node.
  */
-final class LeaderForwarder {
+final class LeaderForwarder implements AutoCloseable {
   static final String FORWARDED_BY = "X-Dsync-Forwarded-By";
 
   private final NodeConfig config;
   private final Broker broker;
   private final HttpClient client;
+  private final java.util.concurrent.ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
   private final Duration timeout;
 
   LeaderForwarder(NodeConfig config, Broker broker) {
@@ -34,7 +35,7 @@ final class LeaderForwarder {
     this.broker = broker;
     this.client = HttpClient.newBuilder()
         .connectTimeout(Duration.ofSeconds(2))
-        .executor(Executors.newVirtualThreadPerTaskExecutor())
+        .executor(executor)
         .version(HttpClient.Version.HTTP_1_1)
         .build();
     this.timeout = Duration.ofMillis(broker.limits().writeTimeoutMs() + 5_000);
@@ -111,6 +112,13 @@ final class LeaderForwarder {
     res.headers().firstValue("Retry-After").ifPresent(v -> ctx.header("Retry-After", v));
     ctx.header("X-Dsync-Served-By", leader.id());
     ctx.result(res.body());
+  }
+
+  /** Closes the HTTP client to the leader and its executor (when the node's HTTP server stops). */
+  @Override
+  public void close() {
+    client.close();
+    executor.close();
   }
 
   private static void noLeader(Context ctx, String leader, String detail) {

@@ -671,9 +671,9 @@ public final class RaftNode implements AutoCloseable {
     appliedIndex = m.getIndex();
     // Entries up to the snapshot are never applied here: proposals waiting on them (a deposed
     // leader's uncommitted tail) cannot learn their outcome from this node.
-    for (Long index : new ArrayList<>(pending.keySet())) {
+    for (Long index : new ArrayList<>(this.pending.keySet())) {
       if (index <= m.getIndex()) {
-        Proposal p = pending.remove(index);
+        Proposal p = this.pending.remove(index);
         if (p != null) {
           p.future.completeExceptionally(
               new NotLeaderException(null, "replaced by a snapshot from the leader; the outcome is unknown"));
