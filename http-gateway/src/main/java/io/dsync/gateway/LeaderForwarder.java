@@ -93,7 +93,7 @@ final class LeaderForwarder implements AutoCloseable {
     String query = ctx.queryString();
     URI uri = URI.create("http://" + leader.httpAddress() + ctx.path() + (query == null ? "" : "?" + query));
     HttpRequest.Builder req = HttpRequest.newBuilder(uri)
-        .timeout(timeout)
+        .timeout(timeoutFor(ctx))
         .header(FORWARDED_BY, config.nodeId())
         .method(ctx.method().name(), HttpRequest.BodyPublishers.ofByteArray(ctx.bodyAsBytes()));
     String contentType = ctx.header("Content-Type");
@@ -112,6 +112,25 @@ final class LeaderForwarder implements AutoCloseable {
     res.headers().firstValue("Retry-After").ifPresent(v -> ctx.header("Retry-After", v));
     ctx.header("X-Dsync-Served-By", leader.id());
     ctx.result(res.body());
+  }
+
+  /**
+   * The leader's write timeout plus a margin, or a forwarded long poll's {@code max_wait_ms} plus
+   * the margin when that is longer (a malformed value is the leader's to refuse).
+   */
+  private Duration timeoutFor(Context ctx) {
+    String wait = ctx.queryParam("max_wait_ms");
+    if (wait != null) {
+      try {
+        long ms = Long.parseLong(wait);
+        if (ms > 0 && ms <= broker.limits().maxWaitMs()) {
+          return timeout.plusMillis(ms);
+        }
+      } catch (NumberFormatException ignored) {
+        // the leader answers 400
+      }
+    }
+    return timeout;
   }
 
   /** Closes the HTTP client to the leader and its executor (when the node's HTTP server stops). */
