@@ -98,9 +98,13 @@ public final class Broker implements AutoCloseable {
   private final long readyAtIndex;
   private volatile boolean ready;
   private volatile boolean closed;
+  private final LongSupplier clockMs;
+  private final java.util.concurrent.atomic.AtomicBoolean tickInFlight = new java.util.concurrent.atomic.AtomicBoolean();
+  private final Thread ticker;
 
   private Broker(Options options, PrometheusRegistry registry, LongSupplier clockMs) {
     this.options = options;
+    this.clockMs = clockMs;
     this.limits = options.limits();
     this.storage =
         NodeStorage.open(options.dataDir().resolve("db"), options.storage(), TopicsStateMachine.COLUMN_FAMILIES);
@@ -111,6 +115,7 @@ public final class Broker implements AutoCloseable {
               new Random());
       this.readyAtIndex = storage.log().lastIndex();
       raft.start();
+      this.ticker = Thread.ofPlatform().daemon().name("dsync-ticker").start(this::tickLoop);
     } catch (RuntimeException e) {
       options.transport().close();
       storage.close();
@@ -483,6 +488,7 @@ public final class Broker implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    ticker.interrupt();
     topicWaiters.values().forEach(f -> f.complete(null)); // long polls wake up and see `closed`
     topicWaiters.clear();
     options.transport().close();
@@ -543,6 +549,33 @@ public final class Broker implements AutoCloseable {
       throw be;
     }
     return result;
+  }
+
+  /** How often the leader compares its clock with the state machines' next deadline, in ms. */
+  static final long TICK_CHECK_MS = 20;
+
+  /**
+   * The leader's side of time in the state machines: when the clock passes {@link
+   * TopicsStateMachine#nextDeadlineMs()}, propose one {@code Tick} (at most one in flight); its
+   * apply expires what is due at the entry's timestamp. Followers never tick: a new leader takes
+   * over the deadlines from the applied state.
+   */
+  private void tickLoop() {
+    while (!closed) {
+      try {
+        Thread.sleep(TICK_CHECK_MS);
+      } catch (InterruptedException e) {
+        return;
+      }
+      if (!isLeader() || clockMs.getAsLong() < topics.nextDeadlineMs() || !tickInFlight.compareAndSet(false, true)) {
+        continue;
+      }
+      try {
+        raft.propose(CommandCodec.tick()).whenComplete((r, t) -> tickInFlight.set(false));
+      } catch (RuntimeException e) { // not the leader any more, overloaded, closing: try again later
+        tickInFlight.set(false);
+      }
+    }
   }
 
   private void wakeTopics(List<String> names) {

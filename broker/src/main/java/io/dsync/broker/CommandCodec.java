@@ -17,6 +17,7 @@ import io.dsync.broker.proto.OffsetCommit;
 import io.dsync.broker.proto.Produce;
 import io.dsync.broker.proto.Record;
 import io.dsync.broker.proto.StoredRecord;
+import io.dsync.broker.proto.Tick;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -105,6 +106,11 @@ public final class CommandCodec {
       b.addOffsets(OffsetCommit.newBuilder().setTopic(o.topic()).setPartition(o.partition()).setOffset(o.offset()));
     }
     return wrap(Command.newBuilder().setCommitOffsets(b));
+  }
+
+  /** @return the encoded tick command (its time is the entry's timestamp) */
+  public static byte[] tick() {
+    return wrap(Command.newBuilder().setTick(Tick.getDefaultInstance()));
   }
 
   /** @return {@code r} encoded as a {@link Record} */

@@ -173,6 +173,7 @@ public final class TopicsStateMachine implements StateMachine {
             case DELETE_TOPIC -> deleteTopic(batch, c.getDeleteTopic().getName(), changed);
             case PRODUCE -> produce(batch, c.getProduce(), e.timestampMs(), changed, touchedPartitions);
             case COMMIT_OFFSETS -> commitOffsets(batch, c.getCommitOffsets());
+            case TICK -> tick(batch, e.timestampMs(), changed);
             default -> new BrokerException(ErrorKind.BAD_REQUEST, "command not handled: " + c.getBodyCase());
           };
         } catch (CommandCodec.UnsupportedCommandException ex) {
@@ -274,6 +275,26 @@ public final class TopicsStateMachine implements StateMachine {
     }
     changed.add(c.getTopic());
     return Arrays.asList(positions);
+  }
+
+  /**
+   * Expires everything due at {@code nowMs} (the tick entry's timestamp). Each part of the state
+   * that keeps deadlines expires its own here and reports its next deadline through {@link
+   * #nextDeadlineMs()}.
+   */
+  private Object tick(StateBatch batch, long nowMs, TreeSet<String> changed) {
+    return Boolean.TRUE;
+  }
+
+  /**
+   * The earliest deadline (lease expiry, session expiry) in the applied state, in ms since the
+   * epoch on the leader's clock, or {@link Long#MAX_VALUE} when nothing waits for time. The
+   * leader proposes a {@code Tick} once its clock passes it ({@link Broker}).
+   *
+   * <p>Thread safety: any thread; reflects the last applied batch.
+   */
+  public long nextDeadlineMs() {
+    return Long.MAX_VALUE;
   }
 
   private Object commitOffsets(StateBatch batch, CommitOffsets c) {

@@ -105,6 +105,13 @@ class CommandCodecTest {
   }
 
   @Test
+  void tickRoundTripsWithNoBody() {
+    Command c = CommandCodec.decode(CommandCodec.tick());
+    assertEquals(Command.BodyCase.TICK, c.getBodyCase());
+    assertEquals(CommandCodec.VERSION, c.getVersion());
+  }
+
+  @Test
   void storedRecordIsTheProtobufEncodingAndDecodesBack() throws Exception {
     for (RecordIn r : RECORDS) {
       ByteString record = ByteString.copyFrom(CommandCodec.encodeRecord(r));
