@@ -1,13 +1,19 @@
 package io.dsync.raft;
 
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Every tunable of the Raft layer, its default and its validation, in one place (the habit of
  * Ratis' {@code RaftServerConfigKeys}).
  *
  * @param nodeId this node's id (non-empty, {@code [A-Za-z0-9_.-]{1,64}})
- * @param voters the ids of the voting members, this node included
+ * @param voters the bootstrap configuration: the ids of the voting members, this node included;
+ *     empty for a node that joins an existing cluster (it waits for the leader to replicate the
+ *     configuration to it, and never campaigns before it is a voter). Used only while the node's
+ *     log and snapshot hold no configuration: afterwards the latest config entry rules
+ *     ({@link Membership})
  * @param tickMs the length of one logical tick, in ms (default 50)
  * @param electionTicks a follower that hears no leader for a random number of ticks in
  *     {@code [electionTicks, 2 * electionTicks)} starts an election (Raft §5.2; default 8: 400-800 ms at 50 ms ticks, so failover stays under a second)
@@ -33,6 +39,8 @@ import java.util.List;
  *     (Raft §7; default 256 MiB): the state column families are the snapshot
  * @param compactTrailingEntries applied entries kept after a compaction, so a follower slightly
  *     behind catches up from the log rather than a snapshot (default 1000)
+ * @param addresses the bootstrap members' {@code [raftAddress, httpAddress]} by id (may be
+ *     partial or empty); written into the first config entry so that nodes added later learn them
  */
 public record RaftConfig(
     String nodeId,
@@ -48,7 +56,8 @@ public record RaftConfig(
     long maxAppendBytes,
     int maxInflightAppends,
     long compactLogBytes,
-    long compactTrailingEntries) {
+    long compactTrailingEntries,
+    Map<String, List<String>> addresses) {
 
   /**
    * @throws IllegalArgumentException on any unsafe or meaningless combination
@@ -58,7 +67,8 @@ public record RaftConfig(
       throw new IllegalArgumentException("node id must match [A-Za-z0-9_.-]{1,64}: " + nodeId);
     }
     voters = List.copyOf(voters);
-    if (!voters.contains(nodeId)) {
+    addresses = java.util.Collections.unmodifiableMap(new TreeMap<>(addresses));
+    if (!voters.isEmpty() && !voters.contains(nodeId)) {
       throw new IllegalArgumentException("voters " + voters + " must include this node " + nodeId);
     }
     if (voters.stream().distinct().count() != voters.size()) {
@@ -81,6 +91,14 @@ public record RaftConfig(
     }
   }
 
+  /** Without bootstrap addresses. */
+  public RaftConfig(String nodeId, List<String> voters, long tickMs, int electionTicks, int heartbeatTicks,
+      int maxProposalQueue, long maxBatchBytes, int maxApplyQueue, boolean preVote, boolean checkQuorum,
+      long maxAppendBytes, int maxInflightAppends, long compactLogBytes, long compactTrailingEntries) {
+    this(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes, maxApplyQueue,
+        preVote, checkQuorum, maxAppendBytes, maxInflightAppends, compactLogBytes, compactTrailingEntries, Map.of());
+  }
+
   /** Without compaction knobs: those at their defaults (256 MiB, 1000 entries). */
   public RaftConfig(String nodeId, List<String> voters, long tickMs, int electionTicks, int heartbeatTicks,
       int maxProposalQueue, long maxBatchBytes, int maxApplyQueue, boolean preVote, boolean checkQuorum,
@@ -92,7 +110,19 @@ public record RaftConfig(
   /** @return a copy with other compaction settings (tests use tiny ones) */
   public RaftConfig withCompaction(long logBytes, long trailingEntries) {
     return new RaftConfig(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes,
-        maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, logBytes, trailingEntries);
+        maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, logBytes, trailingEntries, addresses);
+  }
+
+  /** @return a copy with these bootstrap addresses ({@code id -> [raftAddress, httpAddress]}) */
+  public RaftConfig withAddresses(Map<String, List<String>> newAddresses) {
+    return new RaftConfig(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes,
+        maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, compactLogBytes,
+        compactTrailingEntries, newAddresses);
+  }
+
+  /** @return the bootstrap configuration: {@link #voters()} with {@link #addresses()} */
+  public Membership bootstrapMembership() {
+    return Membership.ofVoters(voters, addresses);
   }
 
   /** The settings before PreVote/CheckQuorum/flow control had their own knobs: those at their defaults. */

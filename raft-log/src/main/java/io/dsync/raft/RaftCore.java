@@ -59,14 +59,53 @@ public final class RaftCore {
     default long snapshotTerm() {
       return 0;
     }
+
+    /**
+     * @return the cluster configuration at {@link #snapshotIndex()}, or null when the snapshot
+     *     metadata holds none (no snapshot, or data written before membership changes existed)
+     */
+    default Membership snapshotConfig() {
+      return null;
+    }
+
+    /**
+     * The config entries in {@code [from, toExclusive)}, in order. Read once, at start.
+     * The default reads every entry; implementations may skip the others cheaply.
+     */
+    default List<Entry> configEntries(long from, long toExclusive) {
+      List<Entry> out = new ArrayList<>();
+      for (long i = from; i < toExclusive; ) {
+        List<Entry> chunk = entries(i, toExclusive, 64L << 20);
+        if (chunk.isEmpty()) {
+          break;
+        }
+        for (Entry e : chunk) {
+          if (e.type() == EntryType.ENTRY_CONFIG) {
+            out.add(e);
+          }
+        }
+        i += chunk.size();
+      }
+      return out;
+    }
   }
 
   private final String id;
   private final RaftConfig config;
   private final StableLog stable;
   private final Random random;
-  private final List<String> voters;
-  private final int quorum;
+  /**
+   * The configurations in the log (Ongaro thesis §4.1: a node uses the latest, committed or not),
+   * by the index of their entry; the first is the one at the snapshot index (from the snapshot's
+   * metadata, or the bootstrap configuration at index 0). Truncating a config entry reverts to
+   * the one before it; compaction folds everything up to the snapshot into its first key.
+   */
+  private final TreeMap<Long, Membership> configs = new TreeMap<>();
+  /** Bumped whenever {@link #configs} changes, so the driver republishes it only then. */
+  private long configVersion;
+  private Membership membership;
+  private List<String> voters;
+  private int quorum;
 
   private long term;
   private String votedFor;
@@ -173,8 +212,6 @@ public final class RaftCore {
     this.config = config;
     this.stable = stable;
     this.random = random;
-    this.voters = List.copyOf(new TreeSet<>(config.voters()));
-    this.quorum = voters.size() / 2 + 1;
     this.term = hardState.term();
     this.votedFor = hardState.votedFor();
     this.savedHardState = hardState;
@@ -196,6 +233,17 @@ public final class RaftCore {
         throw new IllegalStateException("log hole at " + i);
       }
     }
+    Membership snapshotConfig = stable.snapshotConfig();
+    configs.put(snapshotIndex, snapshotConfig != null ? snapshotConfig : config.bootstrapMembership());
+    for (Entry e : stable.configEntries(snapshotIndex + 1, memFrom)) {
+      configs.put(e.index(), Membership.decode(e.data()));
+    }
+    for (Entry e : mem) {
+      if (e.type() == EntryType.ENTRY_CONFIG) {
+        configs.put(e.index(), Membership.decode(e.data()));
+        }
+    }
+    applyMembership(configs.lastEntry().getValue());
     // Stamps never go back, across restarts too: start from the last entry, in memory or not.
     Entry last = mem.isEmpty() ? (stableIndex > 0 ? stable.entry(stableIndex) : null) : mem.get(mem.size() - 1);
     if (last != null) {
@@ -261,12 +309,12 @@ public final class RaftCore {
       // Thesis §6.2 (CheckQuorum): a leader that has not heard from a quorum in an election
       // timeout may be partitioned away; it steps down rather than serve stale leadership.
       if (config.checkQuorum() && voters.size() > 1) {
-        int active = 1;
-        for (Progress pr : progress.values()) {
-          if (pr.recentActive) {
-            active++;
+        int active = membership.isVoter(id) ? 1 : 0;
+        for (Map.Entry<String, Progress> e : progress.entrySet()) {
+          if (e.getValue().recentActive && membership.isVoter(e.getKey())) {
+            active++; // learners neither vote nor keep a leader in office
           }
-          pr.recentActive = false;
+          e.getValue().recentActive = false;
         }
         if (active < quorum) {
           becomeFollower(term, null);
@@ -275,6 +323,28 @@ public final class RaftCore {
       }
       if (leadTransferee != null) {
         leadTransferee = null; // the transfer did not complete within an election timeout
+      }
+    }
+    if (heartbeatElapsed == 0) {
+      maybePromoteLearner();
+    }
+  }
+
+  /**
+   * Promotes one learner that has caught up (thesis §4.2.1: a new server joins as a non-voting
+   * member until its log is close to the leader's, so adding it costs no availability): in
+   * REPLICATE, within {@link RaftConfig#maxInflightAppends()} entries of the commit index.
+   */
+  private void maybePromoteLearner() {
+    if (!canChangeConfig()) {
+      return;
+    }
+    for (String learner : membership.learners()) {
+      Progress pr = progress.get(learner);
+      if (pr != null && pr.state == ProgressState.REPLICATE && pr.match + config.maxInflightAppends() >= commitIndex) {
+        Membership.Member m = membership.members().get(learner);
+        appendConfig(membership.with(new Membership.Member(m.id(), m.raftAddress(), m.httpAddress(), true)));
+        return;
       }
     }
   }
@@ -321,7 +391,7 @@ public final class RaftCore {
     if (target.equals(id)) {
       return;
     }
-    if (!progress.containsKey(target)) {
+    if (!progress.containsKey(target) || !membership.isVoter(target)) {
       throw new IllegalArgumentException("'" + target + "' is not a voter of this cluster: " + voters);
     }
     leadTransferee = target;
@@ -351,7 +421,7 @@ public final class RaftCore {
     if (commitIndex < termStartIndex) {
       throw new NotLeaderException(id, "the new leader has not committed an entry of its term yet; retry");
     }
-    if (voters.size() == 1) {
+    if (voters.size() == 1 && voters.contains(id)) {
       readStates.add(new Ready.ReadState(context, commitIndex));
       return;
     }
@@ -484,6 +554,15 @@ public final class RaftCore {
       snapshotTerm = c.snapshotTerm();
       commitIndex = Math.max(commitIndex, c.index());
       appliedHandedOut = c.index();
+      Membership snapshotConfig = c.config().length > 0 ? Membership.decode(c.config()) : configAt(c.index());
+      configs.clear();
+      configs.put(c.index(), snapshotConfig);
+      for (Entry e : suffix) {
+        if (e.type() == EntryType.ENTRY_CONFIG) {
+          configs.put(e.index(), Membership.decode(e.data()));
+        }
+      }
+      applyMembership(configs.lastEntry().getValue());
       return;
     }
     if (!rd.entries().isEmpty()) {
@@ -543,16 +622,17 @@ public final class RaftCore {
   }
 
   /**
-   * @return each voter's match index as the leader tracks it (this node: its stable index); empty
-   *     unless leader
+   * @return each member's (voters' and learners') match index as the leader tracks it (this node:
+   *     its stable index); empty unless leader
    */
   public Map<String, Long> matchIndexes() {
     if (role != Role.LEADER) {
       return Map.of();
     }
     Map<String, Long> out = new TreeMap<>();
-    for (String v : voters) {
-      out.put(v, v.equals(id) ? stableIndex : progress.get(v).match);
+    for (String v : membership.members().keySet()) {
+      Progress pr = progress.get(v);
+      out.put(v, v.equals(id) ? stableIndex : pr == null ? 0 : pr.match);
     }
     return Collections.unmodifiableMap(out);
   }
@@ -628,6 +708,9 @@ public final class RaftCore {
     if (!counts) {
       return;
     }
+    if (!membership.isVoter(r.from())) {
+      return; // a learner's (or a stranger's) vote does not count (thesis §4.2.1)
+    }
     (r.granted() ? votesGranted : votesRejected).add(r.from());
     if (votesGranted.size() >= quorum) {
       if (role == Role.PRE_CANDIDATE) {
@@ -668,7 +751,7 @@ public final class RaftCore {
     heartbeatElapsed = 0;
     electionElapsed = 0;
     progress.clear();
-    for (String peer : voters) {
+    for (String peer : membership.members().keySet()) {
       if (!peer.equals(id)) {
         progress.put(peer, new Progress(lastIndex() + 1));
       }
@@ -746,6 +829,7 @@ public final class RaftCore {
         truncateFrom(e.index());
       }
       mem.add(e);
+      onAppended(e);
       // A follower that becomes leader must not stamp below an earlier leader's clock.
       observeTime(e.timestampMs());
     }
@@ -839,11 +923,12 @@ public final class RaftCore {
       // The follower still follows this term's leader as of read `context`: it acknowledges
       // every read requested up to then (contexts increase).
       for (PendingRead pending : pendingReads) {
-        if (pending.context <= r.context()) {
+        if (pending.context <= r.context() && membership.isVoter(r.from())) {
           pending.acks.add(r.from());
         }
       }
-      while (!pendingReads.isEmpty() && pendingReads.peekFirst().acks.size() + 1 >= quorum) {
+      int self = membership.isVoter(id) ? 1 : 0;
+      while (!pendingReads.isEmpty() && pendingReads.peekFirst().acks.size() + self >= quorum) {
         PendingRead done = pendingReads.removeFirst();
         readStates.add(new Ready.ReadState(done.context, done.index));
       }
@@ -890,6 +975,10 @@ public final class RaftCore {
       throw new IllegalArgumentException("cannot compact " + index + " beyond the applied " + appliedHandedOut);
     }
     if (index > snapshotIndex) {
+      Membership at = configAt(index);
+      configs.headMap(index, true).clear();
+      configs.put(index, at);
+      configVersion++;
       snapshotIndex = index;
       snapshotTerm = term;
     }
@@ -901,17 +990,177 @@ public final class RaftCore {
   }
 
   private void maybeCommit() {
+    if (voters.isEmpty()) {
+      return;
+    }
     long[] matches = new long[voters.size()];
     int i = 0;
     for (String v : voters) {
-      matches[i++] = v.equals(id) ? stableIndex : progress.get(v).match;
+      Progress pr = progress.get(v);
+      // A leader that is removing itself replicates the change without counting itself (thesis §4.2.2).
+      matches[i++] = v.equals(id) ? stableIndex : pr == null ? 0 : pr.match;
     }
     java.util.Arrays.sort(matches);
     long quorumIndex = matches[voters.size() - quorum];
     // §5.4.2: only entries of the current term are committed by counting replicas.
     if (quorumIndex > commitIndex && quorumIndex >= termStartIndex) {
       commitIndex = quorumIndex;
+      if (!membership.isVoter(id) && configs.lastKey() <= commitIndex) {
+        stepDownRemoved();
+      }
     }
+  }
+
+  /**
+   * Thesis §4.2.2: a leader whose removal is committed steps down. It hands leadership to the most
+   * up-to-date voter at once (TimeoutNow), so the cluster need not wait an election timeout.
+   */
+  private void stepDownRemoved() {
+    String best = null;
+    long bestMatch = -1;
+    for (String v : voters) {
+      Progress pr = progress.get(v);
+      if (pr != null && pr.match > bestMatch) {
+        best = v;
+        bestMatch = pr.match;
+      }
+    }
+    if (best != null && bestMatch == lastIndex()) {
+      outbox.add(new TimeoutNow(id, best, term));
+    }
+    becomeFollower(term, null);
+  }
+
+  // ---------------------------------------------------------------- membership (thesis §4)
+
+  /**
+   * Adds a learner (thesis §4.2.1): it receives the log and is promoted to voter by the leader
+   * once caught up.
+   *
+   * @param member the new member (its {@code voter} flag is ignored: it starts as a learner)
+   * @return the index of the config entry; the change is in effect on this node at once and
+   *     done once that index is committed
+   * @throws NotLeaderException if this node does not lead (or is handing leadership over)
+   * @throws IllegalStateException if a configuration change is still uncommitted or this leader
+   *     has not committed an entry of its term yet (retry shortly)
+   * @throws IllegalArgumentException if the id is already a member
+   */
+  public long addLearner(Membership.Member member) {
+    checkCanChangeConfig();
+    if (membership.members().containsKey(member.id())) {
+      throw new IllegalArgumentException("'" + member.id() + "' is already a member");
+    }
+    return appendConfig(membership.with(
+        new Membership.Member(member.id(), member.raftAddress(), member.httpAddress(), false)));
+  }
+
+  /**
+   * Removes a voter or a learner: one voter at a time, so any majority of the old configuration
+   * overlaps any majority of the new one (thesis §4.1). Removing the leader itself is allowed: it
+   * keeps leading until the change commits, not counting itself, then steps down (§4.2.2).
+   *
+   * @param memberId the member to remove
+   * @return the index of the config entry
+   * @throws NotLeaderException if this node does not lead
+   * @throws IllegalStateException if a configuration change is still uncommitted or this leader
+   *     has not committed an entry of its term yet
+   * @throws IllegalArgumentException if it is not a member, or is the last voter
+   */
+  public long removeMember(String memberId) {
+    checkCanChangeConfig();
+    if (!membership.members().containsKey(memberId)) {
+      throw new IllegalArgumentException("'" + memberId + "' is not a member");
+    }
+    if (membership.isVoter(memberId) && voters.size() == 1) {
+      throw new IllegalArgumentException("'" + memberId + "' is the last voter; it cannot be removed");
+    }
+    return appendConfig(membership.without(memberId));
+  }
+
+  private void checkCanChangeConfig() {
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "not the leader; leader is " + leaderId);
+    }
+    if (leadTransferee != null) {
+      throw new NotLeaderException(null, "leadership is being transferred to " + leadTransferee);
+    }
+    if (!canChangeConfig()) {
+      throw new IllegalStateException(commitIndex < termStartIndex
+          ? "the new leader has not committed an entry of its term yet; retry"
+          : "a configuration change is in progress (entry " + configs.lastKey() + "); retry once it commits");
+    }
+  }
+
+  /**
+   * Thesis §4.1: one change at a time — the previous config entry must be committed — and, to
+   * close the single-server-change bug Ongaro described on raft-dev (2015), not before this
+   * leader committed an entry of its own term.
+   */
+  private boolean canChangeConfig() {
+    return role == Role.LEADER && leadTransferee == null && configs.lastKey() <= commitIndex
+        && commitIndex >= termStartIndex;
+  }
+
+  private long appendConfig(Membership next) {
+    Entry e = new Entry(lastIndex() + 1, term, EntryType.ENTRY_CONFIG, lastTimestampMs, next.encode());
+    mem.add(e);
+    onAppended(e);
+    broadcastAppend();
+    maybeCommit();
+    return e.index();
+  }
+
+  /** A config entry takes effect as soon as it is in the log (thesis §4.1). */
+  private void onAppended(Entry e) {
+    if (e.type() == EntryType.ENTRY_CONFIG) {
+      configs.put(e.index(), Membership.decode(e.data()));
+      applyMembership(configs.lastEntry().getValue());
+    }
+  }
+
+  private void applyMembership(Membership m) {
+    configVersion++;
+    membership = m;
+    voters = m.voters();
+    quorum = voters.size() / 2 + 1;
+    if (role == Role.LEADER) {
+      for (String peer : m.members().keySet()) {
+        if (!peer.equals(id) && !progress.containsKey(peer)) {
+          progress.put(peer, new Progress(lastIndex() + 1));
+        }
+      }
+      progress.keySet().removeIf(p -> !m.members().containsKey(p));
+      if (leadTransferee != null && !m.isVoter(leadTransferee)) {
+        leadTransferee = null;
+      }
+    }
+  }
+
+  /** @return a counter that changes whenever {@link #configHistory()} would change */
+  public long configVersion() {
+    return configVersion;
+  }
+
+  /**
+   * @return a copy of the configurations from the snapshot index on, by the index where each
+   *     took effect (for the driver's snapshot sender, which runs on another thread)
+   */
+  public java.util.NavigableMap<Long, Membership> configHistory() {
+    return Collections.unmodifiableNavigableMap(new TreeMap<>(configs));
+  }
+
+  /** @return the configuration in effect: the latest in the log, committed or not */
+  public Membership membership() {
+    return membership;
+  }
+
+  /**
+   * @param index a log index at or after the snapshot index
+   * @return the configuration in effect at {@code index} (the latest config entry at or before it)
+   */
+  public Membership configAt(long index) {
+    Map.Entry<Long, Membership> e = configs.floorEntry(index);
+    return e != null ? e.getValue() : configs.firstEntry().getValue();
   }
 
   // ---------------------------------------------------------------- log access
@@ -922,6 +1171,10 @@ public final class RaftCore {
     }
     mem.subList((int) (index - memFrom), mem.size()).clear();
     stableIndex = Math.min(stableIndex, index - 1);
+    if (configs.lastKey() >= index) {
+      configs.tailMap(index, true).clear(); // the configuration reverts (thesis §4.1)
+      applyMembership(configs.lastEntry().getValue());
+    }
   }
 
   /** @return the term of the entry at {@code index}, 0 for index 0, -1 if unknown */

@@ -127,10 +127,19 @@ public sealed interface RaftMessage {
    * @param seq the chunk's number, from 0
    * @param data the chunk (an encoded {@code SnapshotChunkData}: state key/values)
    * @param last whether this is the final chunk
+   * @param config the encoded cluster configuration at {@code index} ({@link Membership#encode()});
+   *     empty when unknown (the follower keeps its own)
    */
   record InstallSnapshot(
-      String from, String to, long term, long index, long snapshotTerm, int seq, byte[] data, boolean last)
-      implements RaftMessage {}
+      String from, String to, long term, long index, long snapshotTerm, int seq, byte[] data, boolean last,
+      byte[] config)
+      implements RaftMessage {
+    /** A chunk that carries no configuration. */
+    public InstallSnapshot(
+        String from, String to, long term, long index, long snapshotTerm, int seq, byte[] data, boolean last) {
+      this(from, to, term, index, snapshotTerm, seq, data, last, new byte[0]);
+    }
+  }
 
   /**
    * Acknowledges a snapshot chunk.

@@ -70,6 +70,10 @@ public final class RaftNode implements AutoCloseable {
   private volatile long lastIndex;
   private volatile long appliedIndex;
   private volatile Map<String, Long> matchIndexes = Map.of();
+  private volatile Membership membership;
+  /** The configurations from the snapshot index on (RaftCore#configHistory), for snapshot senders. */
+  private volatile java.util.NavigableMap<Long, Membership> configHistory;
+  private long publishedConfigVersion = -1;
 
   // Log compaction and snapshots (Raft §7).
   private static final byte[] SNAPSHOT_META_KEY = "snapshot_meta".getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -77,12 +81,15 @@ public final class RaftNode implements AutoCloseable {
   private static final long SNAPSHOT_CHUNK_BYTES = 1L << 20;
   private volatile long snapshotIndex;
   private volatile long snapshotTerm;
+  /** The configuration at {@link #snapshotIndex}, or null if the snapshot metadata holds none. */
+  private volatile Membership snapshotConfig;
   private long bytesSinceCompaction;
   private long lastHandedToApply;
   private final Map<String, SnapshotSender> senders = new ConcurrentHashMap<>();
   private final java.nio.file.Path stagingFile;
   private long stagingIndex = -1;
   private long stagingTerm;
+  private Membership stagingConfig;
   private int expectedSeq;
 
   private record Proposal(byte[] command, CompletableFuture<Object> future, long[] termHolder) {}
@@ -120,6 +127,7 @@ public final class RaftNode implements AutoCloseable {
       io.dsync.raft.proto.SnapshotMeta m = parseMeta(meta);
       this.snapshotIndex = m.getIndex();
       this.snapshotTerm = m.getTerm();
+      this.snapshotConfig = m.hasConfig() ? Membership.fromProto(m.getConfig()) : null;
     }
     finishPendingRestore();
     RaftLogStore logStore = storage.log();
@@ -154,6 +162,11 @@ public final class RaftNode implements AutoCloseable {
           public long snapshotTerm() {
             return snapshotTerm;
           }
+
+          @Override
+          public Membership snapshotConfig() {
+            return snapshotConfig;
+          }
         };
     this.appliedIndex = stateMachine.lastApplied();
     this.lastHandedToApply = appliedIndex;
@@ -161,6 +174,7 @@ public final class RaftNode implements AutoCloseable {
     this.lastIndex = core.lastIndex();
     this.commitIndex = core.commitIndex();
     this.term = core.term();
+    publishMembership();
     transport.onReceive(m -> enqueue(m));
     this.raftThread = Thread.ofPlatform().name("raft-" + config.nodeId()).unstarted(this::raftLoop);
     this.applyThread = Thread.ofPlatform().name("apply-" + config.nodeId()).unstarted(this::applyLoop);
@@ -216,13 +230,59 @@ public final class RaftNode implements AutoCloseable {
     if (role != Role.LEADER) {
       throw new NotLeaderException(leaderId, "only the leader can transfer leadership");
     }
-    if (!config.voters().contains(target)) {
-      throw new IllegalArgumentException("'" + target + "' is not a voter: " + config.voters());
+    if (!membership.isVoter(target)) {
+      throw new IllegalArgumentException("'" + target + "' is not a voter: " + membership.voters());
     }
     enqueue(new TransferRequest(target));
   }
 
   private record TransferRequest(String target) {}
+
+  /** A membership change for the Raft thread: add {@code add} as a learner, or remove {@code remove}. */
+  private record MembershipRequest(Membership.Member add, String remove, Proposal proposal) {}
+
+  /**
+   * Adds a node as a learner (Ongaro thesis §4.2.1); the leader promotes it to voter by itself
+   * once it has caught up. The future completes (with null) once the config entry is committed
+   * and applied on this node.
+   *
+   * @param member the new member's id and addresses
+   * @return the future; fails with {@link NotLeaderException} (not the leader),
+   *     {@link IllegalStateException} (a change is in progress, or the leader is too new: retry)
+   *     or {@link IllegalArgumentException} (already a member)
+   * @throws NotLeaderException at once when this node knows it is not the leader
+   */
+  public CompletableFuture<Object> addLearner(Membership.Member member) {
+    return changeMembership(new MembershipRequest(member, null, null));
+  }
+
+  /**
+   * Removes a member, one voter at a time (thesis §4.1); the leader may remove itself (§4.2.2).
+   *
+   * @param memberId the member to remove
+   * @return the future, completed once the config entry is committed and applied here; fails
+   *     like {@link #addLearner}'s ({@link IllegalArgumentException}: not a member, or the last
+   *     voter)
+   * @throws NotLeaderException at once when this node knows it is not the leader
+   */
+  public CompletableFuture<Object> removeMember(String memberId) {
+    return changeMembership(new MembershipRequest(null, memberId, null));
+  }
+
+  private CompletableFuture<Object> changeMembership(MembershipRequest r) {
+    checkRunning();
+    if (role != Role.LEADER) {
+      throw new NotLeaderException(leaderId, "this node is not the leader");
+    }
+    Proposal p = new Proposal(null, new CompletableFuture<>(), new long[1]);
+    enqueue(new MembershipRequest(r.add(), r.remove(), p));
+    return p.future;
+  }
+
+  /** @return the cluster configuration in effect on this node (the latest in its log) */
+  public Membership membership() {
+    return membership;
+  }
 
   private record ReadRequest(long context, CompletableFuture<Long> future) {}
 
@@ -418,6 +478,14 @@ public final class RaftNode implements AutoCloseable {
               readsAwaitingQuorum.remove(rr.context());
               rr.future().completeExceptionally(e);
             }
+          } else if (ev instanceof MembershipRequest mr) {
+            try {
+              long index = mr.add() != null ? core.addLearner(mr.add()) : core.removeMember(mr.remove());
+              mr.proposal().termHolder[0] = core.term();
+              pending.put(index, mr.proposal());
+            } catch (RuntimeException e) {
+              mr.proposal().future.completeExceptionally(e);
+            }
           } else if (ev instanceof TransferRequest t) {
             try {
               core.transferLeadership(t.target());
@@ -508,6 +576,27 @@ public final class RaftNode implements AutoCloseable {
     core.advance(rd);
   }
 
+  /** Publishes the configuration when it changed, and points the transport at its members. */
+  private void publishMembership() {
+    if (core.configVersion() == publishedConfigVersion) {
+      return;
+    }
+    publishedConfigVersion = core.configVersion();
+    Membership m = core.membership();
+    configHistory = core.configHistory();
+    if (!m.equals(membership)) {
+      if (membership != null) {
+        log.info("node {}: cluster configuration is now {}", config.nodeId(), m);
+      }
+      membership = m;
+      if (!m.members().isEmpty()) {
+        Map<String, String> addresses = new java.util.TreeMap<>();
+        m.members().forEach((id, member) -> addresses.put(id, member.raftAddress()));
+        transport.updatePeers(addresses);
+      }
+    }
+  }
+
   private void publishStatus() {
     Role r = core.role();
     if (r != role && (r == Role.CANDIDATE || r == Role.PRE_CANDIDATE)) {
@@ -522,6 +611,7 @@ public final class RaftNode implements AutoCloseable {
     commitIndex = core.commitIndex();
     lastIndex = core.lastIndex();
     matchIndexes = core.matchIndexes();
+    publishMembership();
     metrics.term.set(term);
     metrics.commitIndex.set(commitIndex);
     metrics.lastIndex.set(lastIndex);
@@ -547,17 +637,23 @@ public final class RaftNode implements AutoCloseable {
     }
     long term = Entry.decode(b).term();
     storage.flush(); // state up to appliedIndex >= index is on disk before its log goes
-    storage.meta().put(SNAPSHOT_META_KEY, meta(index, term));
+    Membership at = core.configAt(index);
+    storage.meta().put(SNAPSHOT_META_KEY, meta(index, term, at));
     storage.log().purgePrefix(index);
     core.compacted(index, term);
     snapshotIndex = index;
     snapshotTerm = term;
+    snapshotConfig = at;
     bytesSinceCompaction = 0;
     log.info("node {} compacted its log up to {} (term {})", config.nodeId(), index, term);
   }
 
-  private static byte[] meta(long index, long term) {
-    return io.dsync.raft.proto.SnapshotMeta.newBuilder().setIndex(index).setTerm(term).build().toByteArray();
+  private static byte[] meta(long index, long term, Membership config) {
+    io.dsync.raft.proto.SnapshotMeta.Builder b = io.dsync.raft.proto.SnapshotMeta.newBuilder().setIndex(index).setTerm(term);
+    if (config != null) {
+      b.setConfig(config.toProto());
+    }
+    return b.build().toByteArray();
   }
 
   private static io.dsync.raft.proto.SnapshotMeta parseMeta(byte[] b) {
@@ -593,6 +689,7 @@ public final class RaftNode implements AutoCloseable {
         java.nio.file.Files.deleteIfExists(stagingFile);
         stagingIndex = is.index();
         stagingTerm = is.snapshotTerm();
+        stagingConfig = null;
         expectedSeq = 0;
       }
       try (java.io.DataOutputStream out = new java.io.DataOutputStream(new java.io.BufferedOutputStream(
@@ -602,6 +699,9 @@ public final class RaftNode implements AutoCloseable {
         out.write(is.data());
       }
       expectedSeq = is.seq() + 1;
+      if (is.config().length > 0) {
+        stagingConfig = Membership.decode(is.config());
+      }
       if (!is.last()) {
         return;
       }
@@ -620,7 +720,7 @@ public final class RaftNode implements AutoCloseable {
       }
       Thread.sleep(1);
     }
-    storage.meta().put(RESTORE_PENDING_KEY, meta(stagingIndex, stagingTerm));
+    storage.meta().put(RESTORE_PENDING_KEY, meta(stagingIndex, stagingTerm, stagingConfig));
     finishPendingRestore();
     stagingIndex = -1;
     expectedSeq = 0;
@@ -654,7 +754,7 @@ public final class RaftNode implements AutoCloseable {
       throw new io.dsync.storage.StorageException("cannot read the staged snapshot " + stagingFile, e);
     }
     storage.state().restore(chunks, m.getIndex());
-    storage.meta().put(SNAPSHOT_META_KEY, meta(m.getIndex(), m.getTerm()));
+    storage.meta().put(SNAPSHOT_META_KEY, pending); // the marker is the snapshot's metadata
     // Raft §7: keep the entries after the snapshot if the log holds its last entry (same term);
     // otherwise discard the whole log.
     byte[] at = storage.log().get(m.getIndex());
@@ -668,6 +768,7 @@ public final class RaftNode implements AutoCloseable {
     }
     snapshotIndex = m.getIndex();
     snapshotTerm = m.getTerm();
+    snapshotConfig = m.hasConfig() ? Membership.fromProto(m.getConfig()) : snapshotConfig;
     appliedIndex = m.getIndex();
     // Entries up to the snapshot are never applied here: proposals waiting on them (a deposed
     // leader's uncommitted tail) cannot learn their outcome from this node.
@@ -726,7 +827,8 @@ public final class RaftNode implements AutoCloseable {
                 .setValue(com.google.protobuf.ByteString.copyFrom(kv.value())));
           }
           RaftMessage.InstallSnapshot chunk = new RaftMessage.InstallSnapshot(
-              config.nodeId(), peer, term, index, sTerm, seq, data.build().toByteArray(), last);
+              config.nodeId(), peer, term, index, sTerm, seq, data.build().toByteArray(), last,
+              last ? configAtApplied(index) : new byte[0]);
           RaftMessage.InstallSnapshotResponse ack = sendUntilAcked(chunk);
           if (ack == null || ack.installed() || last) {
             return;
@@ -761,6 +863,12 @@ public final class RaftNode implements AutoCloseable {
       log.warn("snapshot chunk {} to {} not acknowledged; giving up", chunk.seq(), peer);
       return null;
     }
+  }
+
+  /** @return the encoded configuration in effect at applied index {@code index} */
+  private byte[] configAtApplied(long index) {
+    java.util.Map.Entry<Long, Membership> e = configHistory.floorEntry(index);
+    return (e != null ? e.getValue() : configHistory.firstEntry().getValue()).encode();
   }
 
   private long termOf(long index) {

@@ -1,5 +1,6 @@
 package io.dsync.raft;
 
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -17,6 +18,21 @@ public interface Transport extends AutoCloseable {
   /** Registers the receiver of messages addressed to this node (called once, before start). */
   void onReceive(Consumer<RaftMessage> receiver);
 
+  /**
+   * Replaces the address book with the members of the cluster configuration, after a
+   * membership change (Ongaro thesis §4): new members are connected, removed ones forgotten.
+   * Thread-safe. The default does nothing (transports that route by id alone).
+   *
+   * @param raftAddresses every member's {@code host:port} by id, this node's included (ignored);
+   *     members with an empty address are kept as they are
+   */
+  default void updatePeers(Map<String, String> raftAddresses) {}
+
+  /** @return whether this transport can reach other nodes at all ({@link #LOCAL} cannot) */
+  default boolean reachesPeers() {
+    return true;
+  }
+
   /** Stops sending and receiving. */
   @Override
   void close();
@@ -31,6 +47,11 @@ public interface Transport extends AutoCloseable {
 
         @Override
         public void onReceive(Consumer<RaftMessage> receiver) {}
+
+        @Override
+        public boolean reachesPeers() {
+          return false;
+        }
 
         @Override
         public void close() {}

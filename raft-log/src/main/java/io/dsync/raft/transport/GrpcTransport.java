@@ -287,6 +287,32 @@ public final class GrpcTransport implements Transport {
     }
   }
 
+  /**
+   * {@inheritDoc} Peers whose address changed are reconnected; peers absent from the map are
+   * removed; members with an empty address keep their current link.
+   */
+  @Override
+  public synchronized void updatePeers(Map<String, String> raftAddresses) {
+    if (closed) {
+      return;
+    }
+    for (Map.Entry<String, String> e : raftAddresses.entrySet()) {
+      PeerLink link = links.get(e.getKey());
+      if (!e.getKey().equals(nodeId) && !e.getValue().isEmpty() && (link == null || !link.address.equals(e.getValue()))) {
+        try {
+          addPeer(e.getKey(), e.getValue());
+        } catch (IllegalArgumentException ex) {
+          log.warn("member {} has an unusable raft address {}: {}", e.getKey(), e.getValue(), ex.getMessage());
+        }
+      }
+    }
+    for (String id : new ArrayList<>(links.keySet())) {
+      if (!raftAddresses.containsKey(id)) {
+        removePeer(id);
+      }
+    }
+  }
+
   /** @return the peers whose stream is currently accepted by them, sorted */
   public Set<String> connectedPeers() {
     Set<String> up = new TreeSet<>();

@@ -88,7 +88,8 @@ public final class WireCodec {
                   .setSnapshotTerm(m.snapshotTerm())
                   .setSeq(m.seq())
                   .setData(UnsafeByteOperations.unsafeWrap(m.data()))
-                  .setLast(m.last()));
+                  .setLast(m.last())
+                  .setConfig(UnsafeByteOperations.unsafeWrap(m.config())));
       case RaftMessage.InstallSnapshotResponse m ->
           frame.setInstallSnapshotResponse(
               io.dsync.raft.proto.InstallSnapshotResponseBody.newBuilder()
@@ -172,7 +173,8 @@ public final class WireCodec {
       case INSTALL_SNAPSHOT -> {
         io.dsync.raft.proto.InstallSnapshotBody b = frame.getInstallSnapshot();
         yield new RaftMessage.InstallSnapshot(from, to, term, nonNegative(b.getIndex(), "index"),
-            nonNegative(b.getSnapshotTerm(), "snapshot_term"), b.getSeq(), b.getData().toByteArray(), b.getLast());
+            nonNegative(b.getSnapshotTerm(), "snapshot_term"), b.getSeq(), b.getData().toByteArray(), b.getLast(),
+            b.getConfig().toByteArray());
       }
       case INSTALL_SNAPSHOT_RESPONSE -> {
         io.dsync.raft.proto.InstallSnapshotResponseBody b = frame.getInstallSnapshotResponse();
