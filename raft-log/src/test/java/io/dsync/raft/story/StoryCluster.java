@@ -4,6 +4,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 
 import io.dsync.raft.Entry;
 import io.dsync.raft.NotLeaderException;
+import io.dsync.raft.Membership;
 import io.dsync.raft.RaftConfig;
 import io.dsync.raft.RaftCore;
 import io.dsync.raft.RaftMessage;
@@ -181,6 +182,10 @@ final class StoryCluster {
       case "status" -> status(nodesOf(args, 0));
       case "progress" -> progress(live(one(args)));
       case "log" -> log(nodesOf(args, 1));
+      case "add-node" -> addNode(args);
+      case "add-learner" -> changeMembership(args, true);
+      case "remove-member" -> changeMembership(args, false);
+      case "members" -> members(nodesOf(args, 0));
       default -> throw new ScriptError("unknown command `" + command + "`");
     }
     return out;
@@ -443,6 +448,46 @@ final class StoryCluster {
     out.add(n.id + " restarted: " + statusLine(n));
   }
 
+  /**
+   * {@code add-node <id>}: a new node that joins an existing cluster: it starts with no
+   * configuration (it neither campaigns nor counts) and waits to be added by the leader.
+   */
+  private void addNode(List<String> args) {
+    if (args.size() != 1) {
+      throw new ScriptError("usage: add-node <id>");
+    }
+    String id = args.get(0);
+    if (nodes.containsKey(id)) {
+      throw new ScriptError(id + " already exists");
+    }
+    RaftConfig t = nodes.values().iterator().next().config;
+    Node n = new Node(id, new RaftConfig(id, List.of(), t.tickMs(), t.electionTicks(), t.heartbeatTicks(),
+        t.maxProposalQueue(), t.maxBatchBytes(), t.maxApplyQueue(), t.preVote(), t.checkQuorum(), t.maxAppendBytes(),
+        t.maxInflightAppends()));
+    nodes.put(id, n);
+    start(n);
+    out.add(id + " started, waiting to be added: " + statusLine(n));
+  }
+
+  /** {@code add-learner <leader> <id>} / {@code remove-member <leader> <id>} (thesis §4). */
+  private void changeMembership(List<String> args, boolean add) {
+    if (args.size() != 2) {
+      throw new ScriptError("usage: " + (add ? "add-learner" : "remove-member") + " <leader> <id>");
+    }
+    Node n = live(node(args.get(0)));
+    String id = args.get(1);
+    long[] index = new long[1];
+    input(n, () -> index[0] = add ? n.core.addLearner(new Membership.Member(id, "", "", false)) : n.core.removeMember(id));
+    out.add(n.id + " appended config " + index[0] + ": " + n.core.configAt(index[0]));
+  }
+
+  /** {@code members [node]...}: the configuration each node uses (the latest in its log). */
+  private void members(List<Node> ns) {
+    for (Node n : ns.isEmpty() ? List.copyOf(nodes.values()) : ns) {
+      out.add(n.id + " " + (n.core == null ? "down" : n.core.membership().toString()));
+    }
+  }
+
   /** {@code compact <node> <index>}: the driver purges the log through index (Raft §7). */
   private void compact(List<String> args) {
     if (args.size() != 2) {
@@ -453,7 +498,7 @@ final class StoryCluster {
     if (index > n.applied) {
       throw new Refused("cannot compact " + index + " beyond the applied " + n.applied);
     }
-    long term = n.disk.compact(index);
+    long term = n.disk.compact(index, n.core.configAt(index));
     n.core.compacted(index, term);
     out.add(n.id + " compacted its log through " + index + "/" + term);
   }
@@ -482,6 +527,11 @@ final class StoryCluster {
         .append(" commit=").append(c.commitIndex()).append(" last=").append(c.lastIndex());
     if (c.role() != Role.LEADER && c.leaderId() != null) {
       b.append(" leader=").append(c.leaderId());
+    }
+    if (c.membership().isLearner(n.id)) {
+      b.append(" (learner)");
+    } else if (!c.membership().isVoter(n.id)) {
+      b.append(" (not a member)");
     }
     List<String> unreachable = nodes.keySet().stream().filter(p -> isCut(n.id, p)).toList();
     if (unreachable.size() == nodes.size() - 1) {
@@ -527,7 +577,7 @@ final class StoryCluster {
     long commit = c.commitIndex();
     try {
       in.run();
-    } catch (NotLeaderException | IllegalArgumentException e) {
+    } catch (NotLeaderException | IllegalArgumentException | IllegalStateException e) {
       throw new Refused(e.getMessage());
     }
     List<String> readyEvents = process(n);
@@ -557,7 +607,8 @@ final class StoryCluster {
       }
       InstallSnapshot chunk = rd.snapshotChunk();
       if (chunk != null && chunk.last()) {
-        n.disk.installSnapshot(chunk.index(), chunk.snapshotTerm());
+        n.disk.installSnapshot(chunk.index(), chunk.snapshotTerm(),
+            chunk.config().length > 0 ? Membership.decode(chunk.config()) : null);
         n.applied = chunk.index(); // the state machine now is the leader's state at that index
         events.add(n.id + " installed snapshot " + chunk.index() + "/" + chunk.snapshotTerm());
       }
@@ -571,7 +622,7 @@ final class StoryCluster {
       for (String peer : rd.sendSnapshotTo()) {
         // The driver streams the state; here one last chunk stands for the whole transfer.
         send(new InstallSnapshot(n.id, peer, c.term(), n.disk.snapshotIndex(), n.disk.snapshotTerm(), 0, new byte[0],
-            true));
+            true, c.configAt(n.disk.snapshotIndex()).encode()));
         events.add(n.id + " sends snapshot " + n.disk.snapshotIndex() + "/" + n.disk.snapshotTerm() + " to " + peer);
       }
       for (Ready.ReadState rs : rd.readStates()) {
@@ -653,6 +704,9 @@ final class StoryCluster {
   private static String data(Entry e) {
     if (e.type() == EntryType.ENTRY_NOOP) {
       return "(no-op)";
+    }
+    if (e.type() == EntryType.ENTRY_CONFIG) {
+      return "(config " + Membership.decode(e.data()) + ")";
     }
     String s = new String(e.data(), UTF_8);
     if (s.length() > 24) {

@@ -17,6 +17,7 @@ final class StoryLog implements RaftCore.StableLog {
   private final List<Entry> entries = new ArrayList<>();
   private long snapshotIndex;
   private long snapshotTerm;
+  private io.dsync.raft.Membership snapshotConfig;
 
   @Override
   public long lastIndex() {
@@ -80,7 +81,12 @@ final class StoryLog implements RaftCore.StableLog {
    *
    * @return the term of the entry at {@code index}
    */
-  long compact(long index) {
+  long compact(long index, io.dsync.raft.Membership configAtIndex) {
+    snapshotConfig = configAtIndex;
+    return compact(index);
+  }
+
+  private long compact(long index) {
     Entry e = entry(index);
     if (e == null) {
       throw new IllegalArgumentException("no entry " + index + " on disk to compact through (log holds ("
@@ -93,10 +99,16 @@ final class StoryLog implements RaftCore.StableLog {
   }
 
   /** Replaces the log by a snapshot received from the leader (RaftNode discards the whole log). */
-  void installSnapshot(long index, long term) {
+  void installSnapshot(long index, long term, io.dsync.raft.Membership config) {
     entries.clear();
+    snapshotConfig = config;
     snapshotIndex = index;
     snapshotTerm = term;
+  }
+
+  @Override
+  public io.dsync.raft.Membership snapshotConfig() {
+    return snapshotConfig;
   }
 
   /** @return the entries after the snapshot, in index order */
