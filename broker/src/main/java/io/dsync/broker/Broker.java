@@ -10,6 +10,7 @@ import io.dsync.broker.Model.TopicConfig;
 import io.dsync.broker.Model.TopicInfo;
 import io.dsync.broker.TopicsStateMachine.TopicView;
 import io.dsync.broker.ring.ConsistentHashRing;
+import io.dsync.raft.Membership;
 import io.dsync.raft.NotLeaderException;
 import io.dsync.raft.OverloadedException;
 import io.dsync.raft.RaftConfig;
@@ -65,11 +66,13 @@ public final class Broker implements AutoCloseable {
    * A member as {@code /v1/cluster/status} shows it.
    *
    * @param id node id
-   * @param role its role as this node knows it ({@code leader}, {@code follower}, or
-   *     {@code unknown} when this node is not the leader)
-   * @param matchIndex its match index as the leader tracks it, or -1 when unknown
+   * @param raftAddress host:port of its peer transport, or null when not known
+   * @param httpAddress host:port of its HTTP gateway, or null when not known
+   * @param role {@code leader}, {@code learner}, or {@code follower} (a voter that does not lead)
+   * @param matchIndex its match index as the leader tracks it, or -1 when unknown (this node does
+   *     not lead)
    */
-  public record MemberStatus(String id, String role, long matchIndex) {}
+  public record MemberStatus(String id, String raftAddress, String httpAddress, String role, long matchIndex) {}
 
   /**
    * This node's view of the cluster.
@@ -379,13 +382,120 @@ public final class Broker implements AutoCloseable {
     Map<String, Long> match = raft.matchIndexes();
     String leader = raft.leaderId();
     List<MemberStatus> members = new ArrayList<>();
-    for (String v : raft.config().voters().stream().sorted().toList()) {
-      String r = v.equals(leader) ? "leader" : role == Role.LEADER ? "follower" : "unknown";
-      members.add(new MemberStatus(v, r, match.getOrDefault(v, -1L)));
+    Membership m = raft.membership();
+    for (Membership.Member mm : m.members().values()) {
+      String r = mm.id().equals(leader) ? "leader" : mm.voter() ? "follower" : "learner";
+      members.add(new MemberStatus(mm.id(), emptyToNull(mm.raftAddress()), emptyToNull(mm.httpAddress()), r,
+          match.getOrDefault(mm.id(), -1L)));
     }
-    String roleName = role == Role.PRE_CANDIDATE ? "candidate" : role.name().toLowerCase(java.util.Locale.ROOT);
+    String self = raft.config().nodeId();
+    String roleName = m.isLearner(self) && role == Role.FOLLOWER ? "learner"
+        : role == Role.PRE_CANDIDATE ? "candidate" : role.name().toLowerCase(java.util.Locale.ROOT);
     return new ClusterStatus(raft.config().nodeId(), roleName, raft.term(),
         leader, raft.commitIndex(), raft.appliedIndex(), raft.lastIndex(), members);
+  }
+
+  private static String emptyToNull(String s) {
+    return s.isEmpty() ? null : s;
+  }
+
+  /** Node ids: the Raft layer's rule. */
+  private static final java.util.regex.Pattern NODE_ID = java.util.regex.Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+  /** host:port, host a name, IPv4 or [IPv6]. */
+  private static final java.util.regex.Pattern HOST_PORT =
+      java.util.regex.Pattern.compile("(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]{1,253}):([0-9]{1,5})");
+
+  /**
+   * Adds a node to the cluster as a learner (Ongaro thesis §4.2.1); the leader promotes it to
+   * voter by itself once its log has caught up. Start the node first with {@code --join}. Waits
+   * until the configuration entry is committed and applied here.
+   *
+   * @param id the new node's id
+   * @param raftAddress host:port of its peer transport
+   * @param httpAddress host:port of its HTTP gateway
+   * @return the new member
+   * @throws BrokerException BAD_REQUEST (malformed id or address; this node has no peer
+   *     transport), CONFLICT (already a member; another change is in progress — retry),
+   *     NO_LEADER (this node does not lead), OVERLOADED (not confirmed in time)
+   */
+  public MemberStatus addMember(String id, String raftAddress, String httpAddress) {
+    if (id == null || !NODE_ID.matcher(id).matches()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "'id' must match [A-Za-z0-9_.-]{1,64}");
+    }
+    checkAddress("raft_address", raftAddress);
+    checkAddress("http_address", httpAddress);
+    if (!options.transport().reachesPeers()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "this node was started without --peers, so it has no peer transport; start the first node with --peers "
+              + "listing itself to grow the cluster later");
+    }
+    Membership m = raft.membership();
+    if (m.members().containsKey(id)) {
+      throw new BrokerException(ErrorKind.CONFLICT, "'" + id + "' is already a member (" + m + ")");
+    }
+    awaitMembership(() -> raft.addLearner(new Membership.Member(id, raftAddress, httpAddress, false)));
+    return new MemberStatus(id, raftAddress, httpAddress, raft.membership().isVoter(id) ? "follower" : "learner", -1);
+  }
+
+  /**
+   * Removes a member, one voter at a time (thesis §4.1). Removing the leader works too: it steps
+   * down once the change is committed and hands leadership over (§4.2.2). Waits until the
+   * configuration entry is committed and applied here.
+   *
+   * @param id the member to remove
+   * @throws BrokerException NOT_FOUND (not a member), CONFLICT (the last voter; another change is
+   *     in progress — retry), NO_LEADER, OVERLOADED
+   */
+  public void removeMember(String id) {
+    if (id == null || !NODE_ID.matcher(id).matches()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "member id must match [A-Za-z0-9_.-]{1,64}");
+    }
+    if (!raft.membership().members().containsKey(id)) {
+      throw new BrokerException(ErrorKind.NOT_FOUND, "'" + id + "' is not a member (" + raft.membership() + ")");
+    }
+    awaitMembership(() -> raft.removeMember(id));
+  }
+
+  private static void checkAddress(String field, String value) {
+    if (value == null || !HOST_PORT.matcher(value).matches()
+        || Integer.parseInt(value.substring(value.lastIndexOf(':') + 1)) > 65535) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "'" + field + "' must be host:port, got " + value);
+    }
+  }
+
+  private void awaitMembership(java.util.function.Supplier<CompletableFuture<Object>> change) {
+    CompletableFuture<Object> f;
+    try {
+      f = change.get();
+    } catch (NotLeaderException e) {
+      throw noLeader(e);
+    } catch (IllegalStateException e) {
+      throw new BrokerException(ErrorKind.NO_LEADER, e.getMessage());
+    }
+    try {
+      f.get(limits.writeTimeoutMs(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      throw new BrokerException(ErrorKind.OVERLOADED,
+          "the membership change was not confirmed within " + limits.writeTimeoutMs() + " ms; its outcome is unknown");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BrokerException(ErrorKind.OVERLOADED, "interrupted while waiting; the change's outcome is unknown");
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof NotLeaderException nl) {
+        throw noLeader(nl);
+      }
+      if (c instanceof IllegalStateException || c instanceof IllegalArgumentException) {
+        throw new BrokerException(ErrorKind.CONFLICT, c.getMessage());
+      }
+      throw new BrokerException(ErrorKind.NO_LEADER, "the change failed: " + c + "; its outcome is unknown");
+    }
+  }
+
+  /** The one mapping of {@link NotLeaderException} to a 503 {@code no-leader} problem. */
+  private static BrokerException noLeader(NotLeaderException e) {
+    return new BrokerException(ErrorKind.NO_LEADER, "no leader is available yet: " + e.getMessage(),
+        e.leaderId() == null ? Map.of() : Map.of("leader_id", e.leaderId()));
   }
 
   /**
@@ -436,8 +546,8 @@ public final class Broker implements AutoCloseable {
    *     transfer did not complete in time; retry)
    */
   public String transferLeadership(String to) {
-    if (to == null || !raft.config().voters().contains(to)) {
-      throw new BrokerException(ErrorKind.BAD_REQUEST, "'to' must be one of the voters " + raft.config().voters());
+    if (to == null || !raft.membership().isVoter(to)) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "'to' must be one of the voters " + raft.membership().voters());
     }
     if (to.equals(raft.leaderId()) && isLeader()) {
       return to;
@@ -522,8 +632,7 @@ public final class Broker implements AutoCloseable {
     try {
       f = raft.propose(command);
     } catch (NotLeaderException e) {
-      throw new BrokerException(ErrorKind.NO_LEADER, "no leader is available yet: " + e.getMessage(),
-          e.leaderId() == null ? Map.of() : Map.of("leader_id", e.leaderId()));
+      throw noLeader(e);
     } catch (OverloadedException e) {
       throw new BrokerException(ErrorKind.OVERLOADED, e.getMessage());
     } catch (IllegalStateException e) {

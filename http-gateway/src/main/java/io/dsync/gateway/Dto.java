@@ -48,6 +48,8 @@ final class Dto {
 
   record LeaderTransferRequest(String to) {}
 
+  record AddMemberRequest(String id, String raftAddress, String httpAddress) {}
+
   /** {@code POST /v1/debug/faults} (a test hook). */
   record FaultsRequest(List<String> isolate) {}
 }

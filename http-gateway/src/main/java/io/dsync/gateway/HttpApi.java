@@ -130,6 +130,8 @@ public final class HttpApi {
       r.get("/docs", ctx -> resource(ctx, "/docs.html", "text/html"));
       r.get("/v1/cluster/status", api::status);
       r.post("/v1/cluster/leader-transfer", leader.writes(api::leaderTransfer));
+      r.post("/v1/cluster/members", leader.writes(api::addMember));
+      r.delete("/v1/cluster/members/{id}", leader.writes(api::removeMember));
 
       r.post("/v1/topics", leader.writes(api::createTopic));
       r.get("/v1/topics", leader.reads(api::listTopics));
@@ -175,14 +177,32 @@ public final class HttpApi {
     Broker.ClusterStatus s = broker.status();
     List<Dto.MemberDto> members = new ArrayList<>();
     for (Broker.MemberStatus m : s.members()) {
-      NodeConfig.Peer p = config.peer(m.id());
-      String raft = p == null ? null : p.raftAddress();
-      String http = p != null ? p.httpAddress() : m.id().equals(s.nodeId()) ? ctx.host() : null;
+      NodeConfig.Peer p = config.peer(m.id()); // addresses from the flags when the configuration has none
+      String raft = m.raftAddress() != null ? m.raftAddress() : p == null ? null : p.raftAddress();
+      String http = m.httpAddress() != null ? m.httpAddress()
+          : p != null ? p.httpAddress() : m.id().equals(s.nodeId()) ? ctx.host() : null;
       members.add(new Dto.MemberDto(m.id(), raft, http, m.role(), m.matchIndex()));
     }
     ctx.json(new Dto.StatusDto(s.nodeId(), s.role(), s.term(), s.leaderId(), s.commitIndex(),
         digest == null ? s.appliedIndex() : digest[0], s.lastIndex(), members,
         digest == null ? null : String.format("%016x", digest[1])));
+  }
+
+  /** {@code POST /v1/cluster/members}: adds a node as a learner; 201 with the member. */
+  private void addMember(Context ctx) {
+    Dto.AddMemberRequest req = body(ctx, Dto.AddMemberRequest.class);
+    if (req.id() == null || req.raftAddress() == null || req.httpAddress() == null) {
+      throw new BadInput("'id', 'raft_address' and 'http_address' are required");
+    }
+    Broker.MemberStatus m = broker.addMember(req.id(), req.raftAddress(), req.httpAddress());
+    ctx.status(201).json(new Dto.MemberDto(m.id(), m.raftAddress(), m.httpAddress(), m.role(), m.matchIndex()));
+  }
+
+  /** {@code DELETE /v1/cluster/members/{id}}: removes a member; 200 {@code {"removed": id}}. */
+  private void removeMember(Context ctx) {
+    String id = ctx.pathParam("id");
+    broker.removeMember(id);
+    ctx.json(Map.of("removed", id));
   }
 
   private void leaderTransfer(Context ctx) {

@@ -76,13 +76,18 @@ public final class Main implements Callable<Integer> {
             + "(env DSYNC_ENABLE_FAULT_INJECTION; default ${DEFAULT-VALUE}).")
     boolean enableFaultInjection;
 
+    @Option(names = "--join", arity = "0..1", defaultValue = "${env:DSYNC_JOIN:-false}",
+        description = "Join an existing cluster: start with no configuration and wait to be added with POST /v1/cluster/members "
+            + "on any member; --peers then lists the members' addresses, this node included (env DSYNC_JOIN; default ${DEFAULT-VALUE}).")
+    boolean join;
+
     @Override
     public Integer call() throws InterruptedException {
       NodeConfig config;
       try {
         config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost,
             raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret,
-            enableFaultInjection);
+            enableFaultInjection, join);
       } catch (IllegalArgumentException e) {
         System.err.println("dsync: invalid configuration: " + e.getMessage());
         return 2;

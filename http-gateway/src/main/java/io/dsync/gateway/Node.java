@@ -47,7 +47,8 @@ public final class Node implements AutoCloseable {
     }
     RaftConfig defaults = RaftConfig.defaults(config.nodeId(), config.voterIds());
     RaftConfig raft = new RaftConfig(config.nodeId(), defaults.voters(), config.tickMs(), defaults.electionTicks(),
-        defaults.heartbeatTicks(), defaults.maxProposalQueue(), defaults.maxBatchBytes(), defaults.maxApplyQueue());
+        defaults.heartbeatTicks(), defaults.maxProposalQueue(), defaults.maxBatchBytes(), defaults.maxApplyQueue())
+        .withAddresses(config.peerAddresses());
     StorageOptions d = StorageOptions.defaults();
     StorageOptions storage = new StorageOptions(config.blockCacheBytes(), d.writeBufferBytes(), d.maxBackgroundJobs(), true);
     Transport transport = transport(config, registry);

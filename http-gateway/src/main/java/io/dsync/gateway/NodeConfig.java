@@ -30,10 +30,15 @@ import java.util.List;
  * @param enableFaultInjection a test hook, off by default ({@code DSYNC_ENABLE_FAULT_INJECTION}):
  *     serves {@code POST /v1/debug/faults}, which cuts this node's Raft traffic with given peers
  *     (see {@link io.dsync.raft.transport.GrpcTransport#isolate}); never for production
+ * @param join whether this node joins an existing cluster ({@code DSYNC_JOIN}, {@code --join}):
+ *     it starts with no configuration, never campaigns, and waits for the leader to add it
+ *     ({@code POST /v1/cluster/members}); {@code peers} then only tell it where the members are.
+ *     Ignored once the node's log holds a configuration
  */
 public record NodeConfig(
     String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
-    String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
+    String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
+    boolean join) {
 
   /**
    * A voter of the cluster.
@@ -43,6 +48,14 @@ public record NodeConfig(
    * @param httpAddress {@code host:port} of its HTTP gateway (where followers forward writes)
    */
   public record Peer(String id, String raftAddress, String httpAddress) {}
+
+  /** A node that bootstraps its cluster from {@code peers} (does not join one). */
+  public NodeConfig(
+      String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
+      String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
+    this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
+        clusterSecret, enableFaultInjection, false);
+  }
 
   /** The settings before the fault-injection hook: with it off. */
   public NodeConfig(
@@ -83,9 +96,24 @@ public record NodeConfig(
     return out;
   }
 
-  /** @return the ids of the voters: the peers' ids, or this node alone */
+  /**
+   * @return the bootstrap voters: the peers' ids, this node alone without peers, none when
+   *     joining an existing cluster
+   */
   public List<String> voterIds() {
+    if (join) {
+      return List.of();
+    }
     return peers.isEmpty() ? List.of(nodeId) : peers.stream().map(Peer::id).sorted().toList();
+  }
+
+  /** @return each peer's {@code [raftAddress, httpAddress]} by id (the bootstrap addresses) */
+  public java.util.Map<String, List<String>> peerAddresses() {
+    java.util.Map<String, List<String>> out = new java.util.TreeMap<>();
+    for (Peer p : peers) {
+      out.put(p.id(), List.of(p.raftAddress(), p.httpAddress()));
+    }
+    return out;
   }
 
   /** @return the peer with {@code id}, or null */
@@ -141,6 +169,8 @@ public record NodeConfig(
       if (clusterSecret == null || clusterSecret.length() < 16) {
         throw new IllegalArgumentException("a cluster needs DSYNC_CLUSTER_SECRET (--cluster-secret) of at least 16 characters");
       }
+    } else if (join) {
+      throw new IllegalArgumentException("--join needs --peers (the members' addresses, this node included)");
     }
   }
 
@@ -152,6 +182,6 @@ public record NodeConfig(
   /** @return a copy with another port and data dir (for tests) */
   public NodeConfig withPortAndDir(int port, Path dir) {
     return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
-        peers, clusterSecret, enableFaultInjection);
+        peers, clusterSecret, enableFaultInjection, join);
   }
 }

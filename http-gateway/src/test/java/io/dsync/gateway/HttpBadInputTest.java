@@ -255,7 +255,22 @@ class HttpBadInputTest {
         arguments("route: unknown root path", "GET", "/nope", null, 404, "not-found"),
         arguments("route: unknown sub-resource", "POST", "/v1/topics/" + T + "/nope", "{}", 404, "not-found"),
         arguments("route: records without partition", "GET", "/v1/topics/" + T + "/records", null, 404, "not-found"),
-        arguments("route: empty topic segment", "POST", "/v1/topics//records", "{\"records\":[" + OK_RECORD + "]}", 404, "not-found"));
+        arguments("route: empty topic segment", "POST", "/v1/topics//records", "{\"records\":[" + OK_RECORD + "]}", 404, "not-found"),
+
+        // ------------------------------------------------ /v1/cluster/members (a single node: no peer transport)
+        arguments("members: malformed JSON", "POST", "/v1/cluster/members", "{\"id\":", 400, "bad-request"),
+        arguments("members: id missing", "POST", "/v1/cluster/members", "{\"raft_address\":\"127.0.0.1:9\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: raft_address missing", "POST", "/v1/cluster/members", "{\"id\":\"n4\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: bad id", "POST", "/v1/cluster/members", "{\"id\":\"n 4\",\"raft_address\":\"127.0.0.1:9\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: address without port", "POST", "/v1/cluster/members", "{\"id\":\"n4\",\"raft_address\":\"127.0.0.1\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: port out of range", "POST", "/v1/cluster/members", "{\"id\":\"n4\",\"raft_address\":\"127.0.0.1:9\",\"http_address\":\"127.0.0.1:70000\"}", 400, "bad-request"),
+        arguments("members: address as URL", "POST", "/v1/cluster/members", "{\"id\":\"n4\",\"raft_address\":\"http://127.0.0.1:9\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: unknown field", "POST", "/v1/cluster/members", "{\"id\":\"n4\",\"raft_address\":\"127.0.0.1:9\",\"http_address\":\"127.0.0.1:8\",\"voter\":true}", 400, "bad-request"),
+        arguments("members: no peer transport on a single node", "POST", "/v1/cluster/members", "{\"id\":\"n4\",\"raft_address\":\"127.0.0.1:9\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: add an existing member", "POST", "/v1/cluster/members", "{\"id\":\"n1\",\"raft_address\":\"127.0.0.1:9\",\"http_address\":\"127.0.0.1:8\"}", 400, "bad-request"),
+        arguments("members: remove unknown", "DELETE", "/v1/cluster/members/n9", null, 404, "not-found"),
+        arguments("members: remove bad id", "DELETE", "/v1/cluster/members/n%209", null, 400, "bad-request"),
+        arguments("members: remove the last voter", "DELETE", "/v1/cluster/members/n1", null, 409, "conflict"));
   }
 
   static String records(int count) {

@@ -144,6 +144,12 @@ class OpenApiTest {
     calls.expect("GET", "/v1/cluster/status", "/v1/cluster/status?state_hash=true", null, 200);
     calls.expect("POST", "/v1/cluster/leader-transfer", "/v1/cluster/leader-transfer", "{\"to\":\"n1\"}", 200);
     calls.expect("POST", "/v1/cluster/leader-transfer", "/v1/cluster/leader-transfer", "{\"to\":\"nope\"}", 400);
+    // A single node has no peer transport: membership changes are refused (their 201/200 answers
+    // are exercised on real clusters by ClusterMembershipIT).
+    calls.expect("POST", "/v1/cluster/members", "/v1/cluster/members",
+        "{\"id\":\"n4\",\"raft_address\":\"127.0.0.1:9083\",\"http_address\":\"127.0.0.1:8083\"}", 400);
+    calls.expect("DELETE", "/v1/cluster/members/{id}", "/v1/cluster/members/n9", null, 404);
+    calls.expect("DELETE", "/v1/cluster/members/{id}", "/v1/cluster/members/n1", null, 409);
 
     String topic = "/v1/topics/{topic}";
     calls.expect("POST", "/v1/topics", "/v1/topics", "{\"name\":\"oa\",\"partitions\":2,\"retention_ms\":60000}", 201);

@@ -65,6 +65,8 @@ final class ProcessCluster {
   private final List<String> extraArgs;
   private final Map<String, Process> running = new ConcurrentHashMap<>();
   private final Map<String, Integer> starts = new ConcurrentHashMap<>();
+  /** Nodes that join the running cluster ({@code --join}) instead of bootstrapping it. */
+  private final java.util.Set<String> joiners = ConcurrentHashMap.newKeySet();
 
   /**
    * @param dataRoot each node's data dir is {@code dataRoot/<id>}
@@ -88,9 +90,26 @@ final class ProcessCluster {
     return members.stream().filter(m -> m.id().equals(id)).findFirst().orElseThrow();
   }
 
+  /**
+   * Marks {@code id} as a node that joins the cluster later ({@code --join}, added with {@code POST
+   * /v1/cluster/members}): the others bootstrap without it, it is told about every member.
+   */
+  void joinsLater(String id) {
+    member(id);
+    joiners.add(id);
+  }
+
+  /** @return the {@code --peers} value of the bootstrap members (not those that join later) */
   String peersFlag() {
+    return peersFlag(false);
+  }
+
+  private String peersFlag(boolean withJoiners) {
     List<String> items = new ArrayList<>();
     for (Member m : members) {
+      if (!withJoiners && joiners.contains(m.id())) {
+        continue;
+      }
       items.add(m.id() + "=127.0.0.1:" + m.raftPort() + "/127.0.0.1:" + m.httpPort());
     }
     return String.join(",", items);
@@ -101,8 +120,11 @@ final class ProcessCluster {
     assertTrue(!isRunning(id), id + " is already running");
     Member m = member(id);
     List<String> args = new ArrayList<>(List.of("--node-id", id, "--http-port", Integer.toString(m.httpPort()),
-        "--raft-port", Integer.toString(m.raftPort()), "--data-dir", m.dataDir().toString(), "--peers", peersFlag(),
-        "--cluster-secret", SECRET));
+        "--raft-port", Integer.toString(m.raftPort()), "--data-dir", m.dataDir().toString(),
+        "--peers", peersFlag(joiners.contains(id)), "--cluster-secret", SECRET));
+    if (joiners.contains(id)) {
+      args.add("--join");
+    }
     args.addAll(extraArgs);
     int k = starts.merge(id, 1, Integer::sum);
     running.put(id, processes.start(id + "-" + k + ".log", args));
