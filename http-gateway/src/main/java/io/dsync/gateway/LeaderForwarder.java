@@ -54,13 +54,25 @@ final class LeaderForwarder implements AutoCloseable {
         return;
       }
       String leader = broker.raft().leaderId();
-      NodeConfig.Peer peer = leader == null ? null : config.peer(leader);
+      NodeConfig.Peer peer = leader == null ? null : leaderAddress(leader);
       if (peer == null || ctx.header(FORWARDED_BY) != null) {
         noLeader(ctx, leader, leader == null ? "no leader is known yet" : "the leader changed while forwarding");
         return;
       }
       forward(ctx, peer);
     };
+  }
+
+  /**
+   * @return where the leader's HTTP gateway is: from the cluster configuration in the log (it
+   *     names members added after this node started), else from this node's {@code --peers}
+   */
+  private NodeConfig.Peer leaderAddress(String leader) {
+    io.dsync.raft.Membership.Member m = broker.raft().membership().members().get(leader);
+    if (m != null && !m.httpAddress().isEmpty()) {
+      return new NodeConfig.Peer(m.id(), m.raftAddress(), m.httpAddress());
+    }
+    return config.peer(leader);
   }
 
   /**

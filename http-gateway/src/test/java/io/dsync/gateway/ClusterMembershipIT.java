@@ -180,13 +180,14 @@ class ClusterMembershipIT {
   /** Produces batches of 5 through the running nodes in turn until stopped; 503s and timeouts are retried. */
   private void produceLoop() {
     int seq = 0;
+    int attempt = 0;
     while (producing.get()) {
       List<String> up = cluster.runningIds();
       if (up.isEmpty()) {
         sleep(50);
         continue;
       }
-      String node = up.get(seq % up.size());
+      String node = up.get(attempt++ % up.size()); // every attempt goes to the next node
       String prefix = "b" + seq;
       ObjectNode body = ProcessCluster.JSON.createObjectNode();
       ArrayNode records = body.putArray("records");
