@@ -34,6 +34,8 @@ public final class SimStats {
     DRIFT_CHANGES("clock drift changes"),
     CLOCK_STEPS("clock steps"),
     WEATHER("loss/dup/delay rate changes"),
+    MEMBERSHIP_CHANGES("membership changes appended (add learner, remove)"),
+    MEMBERSHIP_REFUSED("membership changes refused (one in progress, no leader)"),
     TERMS_WITH_LEADER("terms with a leader"),
     COMMITTED("committed entries"),
     HEAL_TO_LIVE_MS("ms from heal to liveness"),

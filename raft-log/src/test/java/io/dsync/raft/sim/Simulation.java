@@ -1,6 +1,7 @@
 package io.dsync.raft.sim;
 
 import io.dsync.raft.Entry;
+import io.dsync.raft.Membership;
 import io.dsync.raft.NotLeaderException;
 import io.dsync.raft.OverloadedException;
 import io.dsync.raft.RaftConfig;
@@ -255,6 +256,9 @@ public final class Simulation {
         throw new Violation("liveness", "no leader with every acknowledged proposal applied everywhere "
             + (nowUs - healedAtUs) / 1000 + " ms (" + (step - healStep) + " steps) after healing; " + queue.size()
             + " events pending");
+      }
+      if (step % 64 == 0) {
+        readdMissing();
       }
       stepOnce();
     }
@@ -660,12 +664,71 @@ public final class Simulation {
         step = String.format(", clock steps %+d ms", jump);
       }
       note(ev, String.format("%s clock drift now %+.4f%s", n.id, n.drift, step));
+    } else if (w < 95) {
+      return changeMembership(ev); // checked after the step: removing a voter may commit at once
     } else {
       weather();
       stats.inc(Stat.WEATHER);
       note(ev, String.format("network: loss %.3f, duplicate %.3f, held back %.3f", loss, duplicate, longDelay));
     }
     return null;
+  }
+
+  /**
+   * Asks the leader for a membership change (Ongaro thesis §4): add a non-member back as a
+   * learner (promoted by the leader once caught up), or remove a member (the leader itself
+   * included), keeping at least two voters.
+   */
+  private SimNode changeMembership(Event ev) {
+    SimNode leader = someLeader();
+    if (leader == null) {
+      note(ev, "membership: no leader to ask");
+      return null;
+    }
+    Membership m = leader.core.membership();
+    List<String> missing = voters.stream().filter(id -> !m.members().containsKey(id)).toList();
+    try {
+      if (!missing.isEmpty() && (m.voters().size() <= 2 || random.nextBoolean())) {
+        String id = missing.get(random.nextInt(missing.size()));
+        long index = leader.core.addLearner(new Membership.Member(id, "", "", false));
+        note(ev, "membership: " + leader.id + " adds learner " + id + " at " + index);
+      } else if (m.voters().size() > 2) {
+        List<String> members = List.copyOf(m.members().keySet());
+        String id = members.get(random.nextInt(members.size()));
+        long index = leader.core.removeMember(id);
+        note(ev, "membership: " + leader.id + " removes " + id + " at " + index);
+      } else {
+        return null;
+      }
+      stats.inc(Stat.MEMBERSHIP_CHANGES);
+    } catch (NotLeaderException | IllegalStateException | IllegalArgumentException e) {
+      stats.inc(Stat.MEMBERSHIP_REFUSED);
+      note(ev, "membership: refused by " + leader.id + ": " + e.getMessage());
+    }
+    leader.handleReadys(this);
+    return leader;
+  }
+
+  /** After healing: the leader adds back, one at a time, every node that is not a member. */
+  private void readdMissing() {
+    SimNode leader = someLeader();
+    if (leader == null) {
+      return;
+    }
+    Membership m = leader.core.membership();
+    for (String id : voters) {
+      if (!m.members().containsKey(id)) {
+        try {
+          long index = leader.core.addLearner(new Membership.Member(id, "", "", false));
+          note(null, "membership: " + leader.id + " adds " + id + " back as a learner at " + index);
+          leader.handleReadys(this);
+          invariants.afterStep(leader);
+        } catch (NotLeaderException | IllegalStateException | IllegalArgumentException e) {
+          // a change is still committing: try again later
+        }
+        return;
+      }
+    }
   }
 
   private void weather() {
