@@ -191,6 +191,28 @@ class ConsumerGroupsTest {
     assertEquals(4, join("g", "c", 10_000, "orders").generation(), "generations continue (a, b, a left, c)");
   }
 
+  @Test
+  void aFollowerThatInstallsASnapshotSeesTheGroupsAndWindows() {
+    join("g", "a", 10_000, "orders");
+    Object first = h.apply(sm, produce("orders", "p1", 3, 1));
+    NodeStorage follower = h.open("follower");
+    TopicsStateMachine fsm = StateMachineHarness.machine(follower);
+    List<io.dsync.storage.StateStore.ColumnKeyValue> pairs = new ArrayList<>();
+    try (io.dsync.storage.StateStore.Reader r = store.state().openReader()) {
+      for (List<io.dsync.storage.StateStore.ColumnKeyValue> chunk = r.next(null, null, 1 << 20); !chunk.isEmpty();
+          chunk = r.next(chunk.get(chunk.size() - 1).column(), chunk.get(chunk.size() - 1).key(), 1 << 20)) {
+        pairs.addAll(chunk);
+      }
+      follower.state().restore(List.of(pairs), r.lastApplied());
+    }
+    fsm.restored();
+    assertEquals(group("g"), fsm.groups().group("g"));
+    Entry retry = h.entry(produce("orders", "p1", 3, 1));
+    assertEquals(first, fsm.apply(List.of(retry)).get(0), "the follower answers the retry like the leader");
+    assertEquals(first, sm.apply(List.of(retry)).get(0));
+    assertEquals(store.state().digest()[1], follower.state().digest()[1], "both hold the same state");
+  }
+
   private static byte[] produce(String topic, String producer, long sequence, int... partitions) {
     List<byte[]> records = new ArrayList<>();
     for (int p : partitions) {
