@@ -239,7 +239,7 @@ public final class Broker implements AutoCloseable {
   /**
    * The same as {@link #produce(String, List)}, idempotent when {@code producerId} is given: a
    * batch whose {@code (producerId, sequence)} was already applied appends nothing and returns the
-   * offsets it got the first time ({@link ProducerWindows}: the last 5 batches of each of at most
+   * offsets it got the first time ({@code ProducerWindows}: the last 5 batches of each of at most
    * 100,000 producers are remembered).
    *
    * @param producerId the producer ({@link BrokerLimits#NAME}), or {@code null}

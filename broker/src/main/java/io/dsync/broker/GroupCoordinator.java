@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * and heartbeats of group members, their partition assignment, and session timeouts.
  *
  * <p><b>Membership is in the log, heartbeats are not.</b> Joins and leaves are Raft commands
- * applied by {@link ConsumerGroups}; the assignment is computed from the applied state by {@link
+ * applied by {@code ConsumerGroups}; the assignment is computed from the applied state by {@link
  * GroupAssignor}. A heartbeat writes nothing: it is served by the leader (followers forward it),
  * which keeps each member's last heartbeat time in memory. A sweeper on the leader ({@value
  * #SWEEP_INTERVAL_MS} ms period, a virtual thread) proposes {@code RemoveMembers} for the members
@@ -47,9 +47,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>Limits</b>: session timeouts {@value #MIN_SESSION_TIMEOUT_MS}–{@value
  * #MAX_SESSION_TIMEOUT_MS} ms (default {@value #DEFAULT_SESSION_TIMEOUT_MS}); 1–{@value
  * #MAX_TOPICS_PER_MEMBER} topics per member, each existing when joining (a topic deleted later
- * stays subscribed, and its partitions leave the assignment until it exists again); {@value
- * ConsumerGroups#MAX_MEMBERS} members per group. Member ids follow the names rule ({@link
- * BrokerLimits#NAME}); without one, the broker names the member {@code member-<entry index>}.
+ * stays subscribed, and its partitions leave the assignment until it exists again); 1,000 members
+ * per group. Member ids follow the names rule ({@link BrokerLimits#NAME}); without one, the
+ * broker names the member {@code member-<entry index>}.
  *
  * <p>Thread safety: every public method is safe from any thread; answers come from the state
  * applied on this node (for heartbeats, the leader's, confirmed current for its term).
