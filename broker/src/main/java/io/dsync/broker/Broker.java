@@ -104,6 +104,7 @@ public final class Broker implements AutoCloseable {
   private final LongSupplier clockMs;
   private final java.util.concurrent.atomic.AtomicBoolean tickInFlight = new java.util.concurrent.atomic.AtomicBoolean();
   private final Thread ticker;
+  private final GroupCoordinator groups;
 
   private Broker(Options options, PrometheusRegistry registry, LongSupplier clockMs) {
     this.options = options;
@@ -118,6 +119,8 @@ public final class Broker implements AutoCloseable {
               new Random());
       this.readyAtIndex = storage.log().lastIndex();
       raft.start();
+      this.groups = new GroupCoordinator(topics, raft, clockMs, this::write, this::awaitLinearizable);
+      groups.start();
       this.ticker = Thread.ofPlatform().daemon().name("dsync-ticker").start(this::tickLoop);
     } catch (RuntimeException e) {
       options.transport().close();
@@ -147,6 +150,11 @@ public final class Broker implements AutoCloseable {
   /** @return the underlying storage (for metrics) */
   public NodeStorage storage() {
     return storage;
+  }
+
+  /** @return the consumer-group coordinator: joins, heartbeats, leaves, assignments */
+  public GroupCoordinator groups() {
+    return groups;
   }
 
   /** @return the Raft node (for metrics and status) */
@@ -227,8 +235,29 @@ public final class Broker implements AutoCloseable {
    * @return each record's partition and offset, in request order
    * @throws BrokerException BAD_REQUEST, PAYLOAD_TOO_LARGE, NOT_FOUND, NO_LEADER, OVERLOADED
    */
-  @SuppressWarnings("unchecked")
   public List<RecordPosition> produce(String topic, List<RecordIn> records) {
+    return produce(topic, records, null, 0);
+  }
+
+  /**
+   * The same as {@link #produce(String, List)}, idempotent when {@code producerId} is given: a
+   * batch whose {@code (producerId, sequence)} was already applied appends nothing and returns the
+   * offsets it got the first time ({@code ProducerWindows}: the last 5 batches of each of at most
+   * 100,000 producers are remembered).
+   *
+   * @param producerId the producer ({@link BrokerLimits#NAME}), or {@code null}
+   * @param sequence the batch's sequence number, {@code >= 0} (ignored without a producer)
+   * @throws BrokerException also CONFLICT: the sequence is older than the producer's window, or
+   *     was used for another topic
+   */
+  @SuppressWarnings("unchecked")
+  public List<RecordPosition> produce(String topic, List<RecordIn> records, String producerId, long sequence) {
+    if (producerId != null) {
+      BrokerLimits.checkName("producer", producerId);
+      if (sequence < 0) {
+        throw new BrokerException(ErrorKind.BAD_REQUEST, "sequence must be >= 0, got " + sequence);
+      }
+    }
     TopicView v = view(topic);
     if (records == null || records.isEmpty()) {
       throw new BrokerException(ErrorKind.BAD_REQUEST, "records must not be empty");
@@ -256,7 +285,7 @@ public final class Broker implements AutoCloseable {
       String key = records.get(i).key();
       assigned[i] = key == null ? Math.floorMod(roundRobin.getAndIncrement(), partitions) : ring.memberFor(key);
     }
-    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, encoded));
+    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, encoded, producerId, sequence));
   }
 
   private void validate(RecordIn r, int i) {
@@ -599,6 +628,7 @@ public final class Broker implements AutoCloseable {
   public void close() {
     closed = true;
     ticker.interrupt();
+    groups.close();
     topicWaiters.values().forEach(f -> f.complete(null)); // long polls wake up and see `closed`
     topicWaiters.clear();
     options.transport().close();

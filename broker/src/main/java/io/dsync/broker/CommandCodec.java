@@ -13,9 +13,12 @@ import io.dsync.broker.proto.Command;
 import io.dsync.broker.proto.CommitOffsets;
 import io.dsync.broker.proto.CreateTopic;
 import io.dsync.broker.proto.DeleteTopic;
+import io.dsync.broker.proto.JoinGroup;
+import io.dsync.broker.proto.LeaveGroup;
 import io.dsync.broker.proto.OffsetCommit;
 import io.dsync.broker.proto.Produce;
 import io.dsync.broker.proto.Record;
+import io.dsync.broker.proto.RemoveMembers;
 import io.dsync.broker.proto.StoredRecord;
 import io.dsync.broker.proto.Tick;
 import java.io.IOException;
@@ -91,7 +94,21 @@ public final class CommandCodec {
    * @return the encoded produce command
    */
   public static byte[] produce(String topic, int[] partitions, List<byte[]> records) {
+    return produce(topic, partitions, records, null, 0);
+  }
+
+  /**
+   * The same as {@link #produce(String, int[], List)}, idempotent when {@code producerId} is given.
+   *
+   * @param producerId the producer, or {@code null} for a plain produce
+   * @param sequence the batch's sequence number (ignored without a producer)
+   * @return the encoded produce command
+   */
+  public static byte[] produce(String topic, int[] partitions, List<byte[]> records, String producerId, long sequence) {
     Produce.Builder p = Produce.newBuilder().setTopic(topic);
+    if (producerId != null) {
+      p.setProducerId(producerId).setSequence(sequence);
+    }
     for (int i = 0; i < partitions.length; i++) {
       p.addPartitions(partitions[i]);
       p.addRecords(UnsafeByteOperations.unsafeWrap(records.get(i))); // never modified after encoding
@@ -106,6 +123,32 @@ public final class CommandCodec {
       b.addOffsets(OffsetCommit.newBuilder().setTopic(o.topic()).setPartition(o.partition()).setOffset(o.offset()));
     }
     return wrap(Command.newBuilder().setCommitOffsets(b));
+  }
+
+  /**
+   * @param memberId the member's id, or {@code null} to let the state machine name it
+   * @param topics the subscribed topics, sorted and distinct
+   * @return the encoded join-group command
+   */
+  public static byte[] joinGroup(String group, String memberId, List<String> topics, long sessionTimeoutMs) {
+    return wrap(Command.newBuilder().setJoinGroup(JoinGroup.newBuilder().setGroup(group)
+        .setMemberId(memberId == null ? "" : memberId).addAllTopics(topics).setSessionTimeoutMs(sessionTimeoutMs)));
+  }
+
+  /** @return the encoded leave-group command */
+  public static byte[] leaveGroup(String group, String memberId) {
+    return wrap(Command.newBuilder().setLeaveGroup(LeaveGroup.newBuilder().setGroup(group).setMemberId(memberId)));
+  }
+
+  /**
+   * @param memberIds the members to remove
+   * @param joinedIndexes each member's incarnation (parallel to {@code memberIds})
+   * @param reason why, for the log (e.g. {@code session-timeout})
+   * @return the encoded remove-members command
+   */
+  public static byte[] removeMembers(String group, List<String> memberIds, List<Long> joinedIndexes, String reason) {
+    return wrap(Command.newBuilder().setRemoveMembers(RemoveMembers.newBuilder().setGroup(group)
+        .addAllMemberIds(memberIds).addAllJoinedIndexes(joinedIndexes).setReason(reason)));
   }
 
   /** @return the encoded tick command (its time is the entry's timestamp) */

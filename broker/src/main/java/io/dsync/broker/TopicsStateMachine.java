@@ -36,10 +36,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The topics state machine: topics with partitions, records with offsets, and consumer groups'
- * committed offsets.
+ * The topics state machine: topics with partitions, records with offsets, consumer groups'
+ * committed offsets, and (delegated) consumer-group membership ({@link ConsumerGroups}) and
+ * idempotent producers' windows ({@link ProducerWindows}).
  *
- * <p>State lives in four column families, written in one batch with {@code lastApplied}:
+ * <p>State lives in six column families, written in one batch with {@code lastApplied} (the last
+ * two, {@code groups} and {@code producers}, are described on their classes):
  * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
  * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
  * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
@@ -63,7 +65,9 @@ public final class TopicsStateMachine implements StateMachine {
           new StateColumnFamily("topics", false),
           new StateColumnFamily("partitions", false),
           new StateColumnFamily("records", true),
-          new StateColumnFamily("offsets", false));
+          new StateColumnFamily("offsets", false),
+          ConsumerGroups.COLUMN_FAMILY,
+          ProducerWindows.COLUMN_FAMILY);
 
   /** An immutable view of one topic, replaced whenever a batch changes it. */
   record TopicView(TopicMeta meta, long[] startOffsets, long[] endOffsets) {
@@ -95,6 +99,8 @@ public final class TopicsStateMachine implements StateMachine {
   private final TreeMap<String, TopicView> working = new TreeMap<>();
   private final ConcurrentSkipListMap<String, TopicView> published = new ConcurrentSkipListMap<>();
   private final Consumer<List<String>> onTopicsChanged;
+  private final ConsumerGroups groups;
+  private final ProducerWindows producers;
 
   /**
    * Recovers the state machine from its column families.
@@ -104,7 +110,14 @@ public final class TopicsStateMachine implements StateMachine {
    *     topics whose records or offsets changed (to wake long polls); must not block
    */
   public TopicsStateMachine(StateStore store, Consumer<List<String>> onTopicsChanged) {
+    this(store, onTopicsChanged, ProducerWindows.MAX_PRODUCERS);
+  }
+
+  /** Same, remembering at most {@code maxProducers} idempotent producers ({@link ProducerWindows}). */
+  TopicsStateMachine(StateStore store, Consumer<List<String>> onTopicsChanged, int maxProducers) {
     this.store = store;
+    this.groups = new ConsumerGroups(store);
+    this.producers = new ProducerWindows(store, maxProducers);
     this.topicsCf = store.column("topics");
     this.partitionsCf = store.column("partitions");
     this.recordsCf = store.column("records");
@@ -144,6 +157,8 @@ public final class TopicsStateMachine implements StateMachine {
   public void restored() {
     TreeSet<String> names = new TreeSet<>(published.keySet());
     load();
+    groups.load();
+    producers.load();
     names.addAll(published.keySet());
     onTopicsChanged.accept(List.copyOf(names));
   }
@@ -171,8 +186,11 @@ public final class TopicsStateMachine implements StateMachine {
           result = switch (c.getBodyCase()) {
             case CREATE_TOPIC -> createTopic(batch, c.getCreateTopic(), e, changed);
             case DELETE_TOPIC -> deleteTopic(batch, c.getDeleteTopic().getName(), changed);
-            case PRODUCE -> produce(batch, c.getProduce(), e.timestampMs(), changed, touchedPartitions);
+            case PRODUCE -> produce(batch, c.getProduce(), e, changed, touchedPartitions);
             case COMMIT_OFFSETS -> commitOffsets(batch, c.getCommitOffsets());
+            case JOIN_GROUP -> groups.join(batch, c.getJoinGroup(), e);
+            case LEAVE_GROUP -> groups.leave(batch, c.getLeaveGroup());
+            case REMOVE_MEMBERS -> groups.remove(batch, c.getRemoveMembers());
             case TICK -> tick(batch, e.timestampMs(), changed);
             default -> new BrokerException(ErrorKind.BAD_REQUEST, "command not handled: " + c.getBodyCase());
           };
@@ -197,6 +215,8 @@ public final class TopicsStateMachine implements StateMachine {
       batch.close();
       throw ex;
     }
+    groups.publish();
+    producers.committed();
     for (String name : changed) {
       TopicView v = working.get(name);
       if (v == null) {
@@ -233,6 +253,7 @@ public final class TopicsStateMachine implements StateMachine {
     TopicView v = new TopicView(meta, new long[c.getPartitions()], new long[c.getPartitions()]);
     working.put(c.getName(), v);
     changed.add(c.getName());
+    groups.topicChanged(batch, c.getName());
     return v.info();
   }
 
@@ -246,11 +267,20 @@ public final class TopicsStateMachine implements StateMachine {
     batch.deleteRange(partitionsCf, partitionKey(id, 0), partitionKey(id + 1, 0));
     batch.deleteRange(recordsCf, recordKey(id, 0, 0), recordKey(id + 1, 0, 0));
     changed.add(name);
+    groups.topicChanged(batch, name);
     return Boolean.TRUE;
   }
 
   private Object produce(
-      StateBatch batch, Produce c, long timestampMs, TreeSet<String> changed, TreeMap<Long, Touched> touched) {
+      StateBatch batch, Produce c, Entry e, TreeSet<String> changed, TreeMap<Long, Touched> touched) {
+    boolean idempotent = !c.getProducerId().isEmpty();
+    if (idempotent) {
+      Object first = producers.replay(c.getProducerId(), c.getSequence(), c.getTopic());
+      if (first != null) {
+        return first; // a retry (its first answer) or a refusal: nothing is appended
+      }
+    }
+    long timestampMs = e.timestampMs();
     TopicView v = working.get(c.getTopic());
     if (v == null) {
       return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + c.getTopic() + "' does not exist");
@@ -274,6 +304,9 @@ public final class TopicsStateMachine implements StateMachine {
       touched.computeIfAbsent(id, k -> new Touched(v, new TreeSet<>())).partitions().add(p);
     }
     changed.add(c.getTopic());
+    if (idempotent) {
+      producers.record(batch, c.getProducerId(), c.getSequence(), c.getTopic(), Arrays.asList(positions), e.index());
+    }
     return Arrays.asList(positions);
   }
 
@@ -315,6 +348,11 @@ public final class TopicsStateMachine implements StateMachine {
   }
 
   // ------------------------------------------------------------------ reads (any thread)
+
+  /** @return the consumer groups' applied state (reads from any thread) */
+  ConsumerGroups groups() {
+    return groups;
+  }
 
   /** @return the published view of {@code topic}, or {@code null} */
   TopicView view(String topic) {

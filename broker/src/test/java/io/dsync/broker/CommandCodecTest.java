@@ -154,6 +154,25 @@ class CommandCodecTest {
   }
 
   @Test
+  void consumerGroupCommandsAndIdempotentProduceRoundTrip() {
+    Command join = CommandCodec.decode(CommandCodec.joinGroup("billing", null, List.of("a", "b"), 45_000));
+    assertEquals(io.dsync.broker.proto.JoinGroup.newBuilder().setGroup("billing").setMemberId("")
+        .addTopics("a").addTopics("b").setSessionTimeoutMs(45_000).build(), join.getJoinGroup());
+    Command leave = CommandCodec.decode(CommandCodec.leaveGroup("billing", "m1"));
+    assertEquals("m1", leave.getLeaveGroup().getMemberId());
+    Command remove = CommandCodec.decode(CommandCodec.removeMembers("billing", List.of("m1", "m2"), List.of(7L, 9L),
+        "session-timeout"));
+    assertEquals(List.of("m1", "m2"), remove.getRemoveMembers().getMemberIdsList());
+    assertEquals(List.of(7L, 9L), remove.getRemoveMembers().getJoinedIndexesList());
+    assertEquals("session-timeout", remove.getRemoveMembers().getReason());
+    Command p = CommandCodec.decode(CommandCodec.produce("t", new int[] {1}, List.of(new byte[] {1}), "p-1", 42));
+    assertEquals("p-1", p.getProduce().getProducerId());
+    assertEquals(42, p.getProduce().getSequence());
+    assertEquals("", CommandCodec.decode(CommandCodec.produce("t", new int[] {1}, List.of(new byte[] {1})))
+        .getProduce().getProducerId(), "no producer: a plain produce");
+  }
+
+  @Test
   void garbageIsRefusedAsUndecodable() {
     List<byte[]> garbage = List.of(
         new byte[] {0x0F},                                  // field 1 with wire type 7: no such type

@@ -110,6 +110,7 @@ public final class HttpApi {
     HttpMetrics metrics = new HttpMetrics(registry, broker);
     HttpApi api = new HttpApi(broker, metrics, config, transport);
     LeaderForwarder leader = new LeaderForwarder(config, broker);
+    GroupsHttp groups = new GroupsHttp(broker);
     return Javalin.create(c -> {
       c.events.handlerAdded(onRoute);
       // Swagger UI's files (org.webjars:swagger-ui) under /webjars/swagger-ui/<version>/, for /docs.
@@ -142,6 +143,10 @@ public final class HttpApi {
 
       r.post("/v1/groups/{group}/offsets", leader.writes(api::commitOffsets));
       r.get("/v1/groups/{group}/offsets", leader.reads(api::committedOffsets));
+      r.get("/v1/groups/{group}", leader.reads(groups::describe));
+      r.post("/v1/groups/{group}/members", leader.writes(groups::join));
+      r.post("/v1/groups/{group}/members/{member_id}/heartbeat", leader.writes(groups::heartbeat));
+      r.delete("/v1/groups/{group}/members/{member_id}", leader.writes(groups::leave));
 
       if (config.enableFaultInjection()) { // a test hook: absent (404) unless the node was started with it
         r.post("/v1/debug/faults", api::faults);
@@ -286,14 +291,15 @@ public final class HttpApi {
     if (req.records() == null) {
       throw new BadInput("'records' is required");
     }
-    if (req.producerId() != null || req.sequence() != null) {
-      throw new BadInput("idempotent produce (producer_id, sequence) is not supported yet");
+    if ((req.producerId() == null) != (req.sequence() == null)) {
+      throw new BadInput("give 'producer_id' and 'sequence' together (idempotent produce), or neither");
     }
     List<RecordIn> records = new ArrayList<>(req.records().size());
     for (int i = 0; i < req.records().size(); i++) {
       records.add(recordIn(req.records().get(i), i));
     }
-    List<RecordPosition> positions = broker.produce(topic, records);
+    List<RecordPosition> positions =
+        broker.produce(topic, records, req.producerId(), req.sequence() == null ? 0 : req.sequence());
     List<Dto.OffsetDto> out = new ArrayList<>(positions.size());
     for (RecordPosition p : positions) {
       out.add(new Dto.OffsetDto(p.partition(), p.offset()));
@@ -385,7 +391,8 @@ public final class HttpApi {
     }
   }
 
-  private static <T> T body(Context ctx, Class<T> type) {
+  /** Reads a JSON body strictly into {@code type}; malformed or empty: {@link BadInput}. */
+  static <T> T body(Context ctx, Class<T> type) {
     byte[] bytes = ctx.bodyAsBytes();
     if (bytes.length == 0) {
       throw new BadInput("a JSON body is required");

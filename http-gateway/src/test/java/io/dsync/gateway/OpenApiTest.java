@@ -190,6 +190,37 @@ class OpenApiTest {
     calls.expect("GET", offsets, "/v1/groups/g1/offsets?topic=oa", null, 200);
     calls.expect("GET", offsets, "/v1/groups/g1/offsets?topic=no-such-topic", null, 404);
 
+    calls.expect("POST", records, "/v1/topics/oa/records",
+        "{\"records\":[{\"value\":1}],\"producer_id\":\"p1\",\"sequence\":0}", 200);
+    calls.expect("POST", records, "/v1/topics/oa/records",
+        "{\"records\":[{\"value\":1}],\"producer_id\":\"p1\",\"sequence\":0}", 200);
+    for (int s = 1; s <= 5; s++) {
+      calls.expect("POST", records, "/v1/topics/oa/records",
+          "{\"records\":[{\"value\":1}],\"producer_id\":\"p1\",\"sequence\":" + s + "}", 200);
+    }
+    calls.expect("POST", records, "/v1/topics/oa/records",
+        "{\"records\":[{\"value\":1}],\"producer_id\":\"p1\",\"sequence\":0}", 409);
+    calls.expect("POST", records, "/v1/topics/oa/records", "{\"records\":[{\"value\":1}],\"sequence\":0}", 400);
+
+    String group = "/v1/groups/{group}";
+    String members = "/v1/groups/{group}/members";
+    String member = "/v1/groups/{group}/members/{member_id}";
+    String heartbeat = "/v1/groups/{group}/members/{member_id}/heartbeat";
+    calls.expect("POST", members, "/v1/groups/g1/members",
+        "{\"member_id\":\"c1\",\"topics\":[\"oa\"],\"session_timeout_ms\":10000}", 200);
+    calls.expect("POST", members, "/v1/groups/g1/members", "{\"topics\":[\"oa\"]}", 200);
+    calls.expect("POST", members, "/v1/groups/g1/members", "{\"topics\":[\"oa\"],\"session_timeout_ms\":10}", 400);
+    calls.expect("POST", members, "/v1/groups/g1/members", "{\"topics\":[\"no-such-topic\"]}", 404);
+    calls.expect("POST", heartbeat, "/v1/groups/g1/members/c1/heartbeat", null, 200);
+    calls.expect("POST", heartbeat, "/v1/groups/g1/members/nobody/heartbeat", null, 404);
+    calls.expect("POST", heartbeat, "/v1/groups/g1/members/bad%20name/heartbeat", null, 400);
+    calls.expect("GET", group, "/v1/groups/g1", null, 200);
+    calls.expect("GET", group, "/v1/groups/no-such-group", null, 404);
+    calls.expect("GET", group, "/v1/groups/bad%20name", null, 400);
+    calls.expect("DELETE", member, "/v1/groups/g1/members/c1", null, 200);
+    calls.expect("DELETE", member, "/v1/groups/g1/members/c1", null, 404);
+    calls.expect("DELETE", member, "/v1/groups/bad%20name/members/c1", null, 400);
+
     calls.expect("DELETE", topic, "/v1/topics/oa", null, 204);
     calls.expect("DELETE", topic, "/v1/topics/oa", null, 404);
 
