@@ -81,6 +81,9 @@ final class QueueState {
   static final String DLQ_REASON = "dsync-dlq-reason";
   static final String DLQ_GROUP = "dsync-dlq-group";
 
+  private static final List<String> PROVENANCE =
+      List.of(SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, DELIVERY_COUNT, DLQ_REASON, DLQ_GROUP);
+
   // ------------------------------------------------------------------ in-memory keys
 
   /**
@@ -525,7 +528,7 @@ final class QueueState {
 
   /**
    * Copies the record to the topic's dead-letter topic (created on demand) with provenance
-   * headers, in the same batch as forgetting it, so both happen or neither. If there is no record
+   * headers (replacing any it already had), in the same batch as forgetting it, so both happen or neither. If there is no record
    * to copy (retention removed it) it is only forgotten, with a warning. If the dead-letter topic
    * would be the topic itself (refused when topics are created, so only hand-made state) the
    * record stays available instead: never dropped.
@@ -553,7 +556,15 @@ final class QueueState {
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalStateException("corrupt stored record " + g.topic + "/" + f.ref, e);
     }
-    Record copy = r.toBuilder()
+    // Provenance headers replace earlier ones (a dead letter of a dead-letter topic): the HTTP
+    // API shows headers as a JSON object, where a name must appear once.
+    Record.Builder b = r.toBuilder().clearHeaders();
+    for (io.dsync.broker.proto.Header h : r.getHeadersList()) {
+      if (!PROVENANCE.contains(h.getKey())) {
+        b.addHeaders(h);
+      }
+    }
+    Record copy = b
         .addHeaders(header(SOURCE_TOPIC, g.topic))
         .addHeaders(header(SOURCE_PARTITION, Integer.toString(f.ref.partition())))
         .addHeaders(header(SOURCE_OFFSET, Long.toString(f.ref.offset())))

@@ -76,13 +76,17 @@ public final class Main implements Callable<Integer> {
             + "(env DSYNC_ENABLE_FAULT_INJECTION; default ${DEFAULT-VALUE}).")
     boolean enableFaultInjection;
 
+    @Option(names = "--max-in-flight-per-group", defaultValue = "${env:DSYNC_MAX_IN_FLIGHT_PER_GROUP:-10000}",
+        description = "Records one queue group may hold leased at once on one topic (env DSYNC_MAX_IN_FLIGHT_PER_GROUP; default ${DEFAULT-VALUE}).")
+    int maxInFlightPerGroup;
+
     @Override
     public Integer call() throws InterruptedException {
       NodeConfig config;
       try {
         config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost,
             raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret,
-            enableFaultInjection);
+            enableFaultInjection, maxInFlightPerGroup);
       } catch (IllegalArgumentException e) {
         System.err.println("dsync: invalid configuration: " + e.getMessage());
         return 2;

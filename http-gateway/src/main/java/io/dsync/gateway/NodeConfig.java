@@ -30,10 +30,17 @@ import java.util.List;
  * @param enableFaultInjection a test hook, off by default ({@code DSYNC_ENABLE_FAULT_INJECTION}):
  *     serves {@code POST /v1/debug/faults}, which cuts this node's Raft traffic with given peers
  *     (see {@link io.dsync.raft.transport.GrpcTransport#isolate}); never for production
+ * @param maxInFlightPerGroup records one queue group may hold leased at once on one topic
+ *     ({@code DSYNC_MAX_IN_FLIGHT_PER_GROUP}, default 10,000; 1 to 1,000,000); the leader's
+ *     value is the one applied ({@link io.dsync.broker.BrokerLimits#maxInFlightPerGroup()})
  */
 public record NodeConfig(
     String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
-    String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
+    String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
+    int maxInFlightPerGroup) {
+
+  /** The default of {@link #maxInFlightPerGroup}. */
+  public static final int DEFAULT_MAX_IN_FLIGHT_PER_GROUP = 10_000;
 
   /**
    * A voter of the cluster.
@@ -43,6 +50,14 @@ public record NodeConfig(
    * @param httpAddress {@code host:port} of its HTTP gateway (where followers forward writes)
    */
   public record Peer(String id, String raftAddress, String httpAddress) {}
+
+  /** The settings before the queue's in-flight cap: with its default. */
+  public NodeConfig(
+      String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
+      String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
+    this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
+        clusterSecret, enableFaultInjection, DEFAULT_MAX_IN_FLIGHT_PER_GROUP);
+  }
 
   /** The settings before the fault-injection hook: with it off. */
   public NodeConfig(
@@ -127,6 +142,9 @@ public record NodeConfig(
     if (raftPort < 0 || raftPort > 65535) {
       throw new IllegalArgumentException("raft port must be 0-65535, got " + raftPort);
     }
+    if (maxInFlightPerGroup < 1 || maxInFlightPerGroup > 1_000_000) {
+      throw new IllegalArgumentException("max in-flight per group must be 1-1000000, got " + maxInFlightPerGroup);
+    }
     peers = List.copyOf(peers);
     if (!peers.isEmpty()) {
       java.util.Set<String> ids = new java.util.TreeSet<>();
@@ -152,6 +170,12 @@ public record NodeConfig(
   /** @return a copy with another port and data dir (for tests) */
   public NodeConfig withPortAndDir(int port, Path dir) {
     return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
-        peers, clusterSecret, enableFaultInjection);
+        peers, clusterSecret, enableFaultInjection, maxInFlightPerGroup);
+  }
+
+  /** @return a copy with another {@link #maxInFlightPerGroup} (for tests) */
+  public NodeConfig withMaxInFlightPerGroup(int n) {
+    return new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
+        peers, clusterSecret, enableFaultInjection, n);
   }
 }
