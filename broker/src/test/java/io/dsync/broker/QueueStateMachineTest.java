@@ -326,6 +326,14 @@ class QueueStateMachineTest {
     assertEquals(List.of("bad"), values(sm, fromDlq));
     assertTrue(leased(sm, log.entry(lease("orders", "billing", 1, 30_000))).deliveries().isEmpty(),
         "a rejected record is done for its group");
+
+    // Dead-lettered again, from the dead-letter topic: each provenance header appears once.
+    one(sm, log.entry(settle(Settlement.REJECT, "orders.dlq", "ops", ids(fromDlq))));
+    FetchedRecord twice = readAll(sm, "orders.dlq.dlq").get(0);
+    assertEquals(List.of(new Header("h", "bad"), new Header("dsync-source-topic", "orders.dlq"),
+        new Header("dsync-source-partition", "0"), new Header("dsync-source-offset", "0"),
+        new Header("dsync-delivery-count", "1"), new Header("dsync-dlq-reason", "rejected"),
+        new Header("dsync-dlq-group", "ops")), twice.headers());
   }
 
   @Test

@@ -252,6 +252,8 @@ class LeaseApiTest {
     String long250 = "x".repeat(250);
     return Stream.of(
         // ------------------------------------------------ leases
+        arguments("topic: its own dead-letter topic", "/v1/topics", "{\"name\":\"selfie\",\"dead_letter_topic\":\"selfie\"}",
+            400, "bad-request"),
         arguments("lease: unknown topic", "/v1/topics/nope/leases", "{\"group\":\"g\"}", 404, "not-found"),
         arguments("lease: bad topic name", "/v1/topics/b%20d/leases", "{\"group\":\"g\"}", 400, "bad-request"),
         arguments("lease: empty body", lease, "", 400, "bad-request"),
