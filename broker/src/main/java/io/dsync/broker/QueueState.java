@@ -217,6 +217,12 @@ final class QueueState {
   private final ConcurrentSkipListMap<GroupKey, GroupSummary> published = new ConcurrentSkipListMap<>();
   private volatile long nextDeadlineMs = Long.MAX_VALUE;
 
+  /**
+   * @param store the node's state store, opened with {@link #COLUMN_FAMILIES} and the topics'
+   *     {@code records} column family
+   * @param topics the state machine this is part of: working topic views, the append path and
+   *     dead-letter topics come from it
+   */
   QueueState(StateStore store, TopicsStateMachine topics) {
     this.topics = topics;
     this.indexCf = store.column("queue_index");
