@@ -3,7 +3,10 @@ package io.dsync.broker;
 import io.dsync.broker.Model.CommittedOffset;
 import io.dsync.broker.Model.FetchResult;
 import io.dsync.broker.Model.FetchedRecord;
+import io.dsync.broker.Model.ExtendedLease;
 import io.dsync.broker.Model.Header;
+import io.dsync.broker.Model.LeaseOutcome;
+import io.dsync.broker.Model.LeasedRecord;
 import io.dsync.broker.Model.RecordIn;
 import io.dsync.broker.Model.RecordPosition;
 import io.dsync.broker.Model.TopicConfig;
@@ -182,12 +185,12 @@ public final class Broker implements AutoCloseable {
       throw new BrokerException(ErrorKind.BAD_REQUEST, "delivery_limit must be 1-1000 (0 or absent: the default 5), got " + config.deliveryLimit());
     }
     boolean defaultDlq = config.deadLetterTopic() == null || config.deadLetterTopic().isEmpty();
-    String dlq = defaultDlq ? config.name() + ".dlq" : config.deadLetterTopic();
-    if (defaultDlq && dlq.length() > 249) {
-      // Only the default is shortened; a given name that is too long is refused below.
-      dlq = config.name().substring(0, 245) + ".dlq";
-    }
+    // Only the default is shortened; a given name that is too long is refused below.
+    String dlq = defaultDlq ? TopicsStateMachine.defaultDeadLetterTopic(config.name()) : config.deadLetterTopic();
     BrokerLimits.checkName("dead_letter_topic", dlq);
+    if (dlq.equals(config.name())) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "dead_letter_topic must not be the topic itself");
+    }
     TopicConfig normalized = new TopicConfig(
         config.name(), config.partitions(),
         config.retentionMs() > 0 ? config.retentionMs() : -1,
@@ -269,6 +272,7 @@ public final class Broker implements AutoCloseable {
     int partitions = v.endOffsets().length;
     ConsistentHashRing<Integer> ring = ring(partitions);
     int[] assigned = new int[records.size()];
+    int[] priorities = new int[records.size()];
     List<byte[]> encoded = new ArrayList<>(records.size());
     for (int i = 0; i < records.size(); i++) {
       RecordIn r = records.get(i);
@@ -279,13 +283,14 @@ public final class Broker implements AutoCloseable {
             "record " + i + " is " + e.length + " bytes encoded; the limit is " + limits.maxRecordBytes());
       }
       encoded.add(e);
+      priorities[i] = r.priority();
     }
     // Partitions only once every record passed: a refused batch does not move the round-robin.
     for (int i = 0; i < records.size(); i++) {
       String key = records.get(i).key();
       assigned[i] = key == null ? Math.floorMod(roundRobin.getAndIncrement(), partitions) : ring.memberFor(key);
     }
-    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, encoded, producerId, sequence));
+    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, priorities, encoded, producerId, sequence));
   }
 
   private void validate(RecordIn r, int i) {
@@ -359,6 +364,159 @@ public final class Broker implements AutoCloseable {
       } catch (TimeoutException | ExecutionException e) {
         // deadline reached: the loop answers with what is there
       }
+    }
+  }
+
+  // ------------------------------------------------------------------ queue consumption
+
+  /**
+   * Leases up to {@code maxRecords} records of a topic to a queue group (API.md, "Queue
+   * consumption"): higher priority first, FIFO within a priority across partitions; records that
+   * came back (released, expired) before newer ones of their priority. The group is created by
+   * its first lease that hands out something, starting at the topic's earliest record; each group
+   * consumes every record once, independently of other groups. A group never holds more than
+   * {@link BrokerLimits#maxInFlightPerGroup()} records leased.
+   *
+   * <p>When nothing is available and {@code maxWaitMs > 0}, waits up to that long, woken by the
+   * apply thread when the topic changes (records produced, leases expired, released or acked),
+   * then tries again. Whether anything is available is first checked on the applied state, so a
+   * poll that finds nothing adds no entry to the log.
+   *
+   * @param topic the topic
+   * @param group the queue group ({@link BrokerLimits#NAME})
+   * @param maxRecords 1 to {@link BrokerLimits#maxLeaseRecords()}
+   * @param visibilityTimeoutMs how long each lease lasts, 1 ms to {@link
+   *     BrokerLimits#maxVisibilityTimeoutMs()}
+   * @param maxWaitMs 0 to {@link BrokerLimits#maxWaitMs()}
+   * @return the leased records, in lease order; empty if none became available in time
+   * @throws BrokerException BAD_REQUEST, NOT_FOUND (topic), NO_LEADER, OVERLOADED
+   * @throws InterruptedException if the waiting thread is interrupted
+   */
+  public List<LeasedRecord> lease(String topic, String group, int maxRecords, long visibilityTimeoutMs, long maxWaitMs)
+      throws InterruptedException {
+    BrokerLimits.checkName("group", group);
+    if (maxRecords < 1 || maxRecords > limits.maxLeaseRecords()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "max_records must be 1-" + limits.maxLeaseRecords() + ", got " + maxRecords);
+    }
+    checkVisibilityTimeout(visibilityTimeoutMs);
+    if (maxWaitMs < 0 || maxWaitMs > limits.maxWaitMs()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "max_wait_ms must be 0-" + limits.maxWaitMs() + ", got " + maxWaitMs);
+    }
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxWaitMs);
+    view(topic); // an unknown topic must not leave a waiter behind
+    while (true) {
+      if (closed) {
+        throw new BrokerException(ErrorKind.NO_LEADER, "the node is shutting down");
+      }
+      CompletableFuture<Void> changed = maxWaitMs > 0 ? topicWaiters.computeIfAbsent(topic, t -> new CompletableFuture<>()) : null;
+      TopicView v = view(topic);
+      long remaining = deadline - System.nanoTime();
+      if (topics.queue().mayLease(v.meta().getId(), group, limits.maxInFlightPerGroup())) {
+        QueueState.Leased leased = (QueueState.Leased) write(
+            CommandCodec.lease(topic, group, maxRecords, visibilityTimeoutMs, limits.maxInFlightPerGroup()));
+        List<LeasedRecord> out = new ArrayList<>(leased.deliveries().size());
+        for (QueueState.Delivery d : leased.deliveries()) {
+          FetchedRecord r = topics.readRecord(leased.topicId(), d.partition(), d.offset());
+          if (r != null) { // null only if the topic was deleted since
+            out.add(new LeasedRecord(new LeaseId(leased.topicId(), d.partition(), d.offset(), d.deliveryCount()).encode(),
+                d.partition(), d.deliveryCount(), d.leaseExpiresMs(), r));
+          }
+        }
+        if (!out.isEmpty() || changed == null || System.nanoTime() >= deadline) {
+          return out;
+        }
+      } else if (changed == null || remaining <= 0) {
+        return List.of();
+      }
+      try {
+        changed.get(Math.max(deadline - System.nanoTime(), 0), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException | ExecutionException e) {
+        // deadline reached: the loop answers with what is there
+      }
+    }
+  }
+
+  /**
+   * Acks leases: their records are done for the group. An unknown or expired lease id is
+   * reported in {@link LeaseOutcome#unknown()}, not refused; an expired lease's record stays and
+   * is redelivered.
+   *
+   * @param leaseIds 1 to {@link BrokerLimits#maxLeaseIds()} lease ids from lease answers
+   * @throws BrokerException BAD_REQUEST (names, malformed ids), NOT_FOUND (topic, or a group that
+   *     never leased from it), NO_LEADER, OVERLOADED
+   */
+  public LeaseOutcome ack(String topic, String group, List<String> leaseIds) {
+    return settle(CommandCodec.Settlement.ACK, topic, group, leaseIds, 0);
+  }
+
+  /**
+   * Releases leases: their records are available again now, before newer records of their
+   * priority; the delivery count still counts, so a record released at the topic's delivery limit
+   * goes to the dead-letter topic. Unknown ids as in {@link #ack}.
+   *
+   * @throws BrokerException as {@link #ack}
+   */
+  public LeaseOutcome release(String topic, String group, List<String> leaseIds) {
+    return settle(CommandCodec.Settlement.RELEASE, topic, group, leaseIds, 0);
+  }
+
+  /**
+   * Rejects leases: their records go to the topic's dead-letter topic now, with headers saying
+   * where they came from and why. Unknown ids as in {@link #ack}.
+   *
+   * @throws BrokerException as {@link #ack}
+   */
+  public LeaseOutcome reject(String topic, String group, List<String> leaseIds) {
+    return settle(CommandCodec.Settlement.REJECT, topic, group, leaseIds, 0);
+  }
+
+  /**
+   * Extends live leases to end {@code visibilityTimeoutMs} after the extend's entry time. Unknown
+   * or expired ids as in {@link #ack}.
+   *
+   * @param visibilityTimeoutMs 1 ms to {@link BrokerLimits#maxVisibilityTimeoutMs()}
+   * @throws BrokerException as {@link #ack}
+   */
+  public LeaseOutcome extend(String topic, String group, List<String> leaseIds, long visibilityTimeoutMs) {
+    checkVisibilityTimeout(visibilityTimeoutMs);
+    return settle(CommandCodec.Settlement.EXTEND, topic, group, leaseIds, visibilityTimeoutMs);
+  }
+
+  private LeaseOutcome settle(CommandCodec.Settlement what, String topic, String group, List<String> leaseIds,
+      long visibilityTimeoutMs) {
+    BrokerLimits.checkName("group", group);
+    if (leaseIds == null || leaseIds.isEmpty() || leaseIds.size() > limits.maxLeaseIds()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "lease_ids must hold 1-" + limits.maxLeaseIds() + " ids, got "
+          + (leaseIds == null ? "none" : leaseIds.size()));
+    }
+    List<LeaseId> ids = new ArrayList<>(leaseIds.size());
+    for (String id : leaseIds) {
+      ids.add(LeaseId.parse(id));
+    }
+    TopicView v = view(topic);
+    if (topics.queue().summary(v.meta().getId(), group) == null) {
+      throw QueueState.unknownGroup(topic, group);
+    }
+    QueueState.Settled s = (QueueState.Settled) write(CommandCodec.settle(what, topic, group, ids, visibilityTimeoutMs));
+    List<String> unknown = new ArrayList<>(s.unknown().size());
+    for (int i : s.unknown()) {
+      unknown.add(leaseIds.get(i));
+    }
+    List<ExtendedLease> extended = new ArrayList<>();
+    for (int i = 0; i < s.leaseExpiresMs().size(); i++) {
+      if (s.leaseExpiresMs().get(i) > 0) {
+        extended.add(new ExtendedLease(leaseIds.get(i), s.leaseExpiresMs().get(i)));
+      }
+    }
+    return new LeaseOutcome(s.settled(), s.deadLettered(), unknown, extended);
+  }
+
+  private void checkVisibilityTimeout(long ms) {
+    if (ms < 1 || ms > limits.maxVisibilityTimeoutMs()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST,
+          "visibility_timeout_ms must be 1-" + limits.maxVisibilityTimeoutMs() + ", got " + ms);
     }
   }
 

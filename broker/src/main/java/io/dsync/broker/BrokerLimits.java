@@ -15,6 +15,11 @@ import java.util.regex.Pattern;
  * @param maxWaitMs the longest long-poll, in ms (default 60,000)
  * @param writeTimeoutMs how long a write waits to be committed and applied before answering
  *     {@link ErrorKind#OVERLOADED}, in ms (default 10,000)
+ * @param maxInFlightPerGroup records one queue group may hold leased at once on one topic
+ *     (default 10,000); a lease at the cap gets fewer records or none
+ * @param maxLeaseRecords {@code max_records} of one lease (default 1,000)
+ * @param maxLeaseIds lease ids in one ack, release, reject or extend (default 1,000)
+ * @param maxVisibilityTimeoutMs the longest lease, in ms (default 12 h, as SQS)
  */
 public record BrokerLimits(
     int maxRecordsPerBatch,
@@ -23,7 +28,11 @@ public record BrokerLimits(
     int maxFetchRecords,
     long maxFetchBytes,
     long maxWaitMs,
-    long writeTimeoutMs) {
+    long writeTimeoutMs,
+    int maxInFlightPerGroup,
+    int maxLeaseRecords,
+    int maxLeaseIds,
+    long maxVisibilityTimeoutMs) {
 
   /** Topic and group names: Kafka's rule, 1-249 characters of {@code [a-zA-Z0-9._-]}. */
   public static final Pattern NAME = Pattern.compile("[a-zA-Z0-9._-]{1,249}");
@@ -37,15 +46,32 @@ public record BrokerLimits(
   /** The highest record priority (priorities are 0-9). */
   public static final int MAX_PRIORITY = 9;
 
+  /** The queue limits' defaults; see the record's parameters. */
+  static final int DEFAULT_MAX_IN_FLIGHT_PER_GROUP = 10_000;
+
+  /** The limits of the topics and records API with the queue limits' defaults. */
+  public BrokerLimits(int maxRecordsPerBatch, int maxRecordBytes, int maxPartitions, int maxFetchRecords,
+      long maxFetchBytes, long maxWaitMs, long writeTimeoutMs) {
+    this(maxRecordsPerBatch, maxRecordBytes, maxPartitions, maxFetchRecords, maxFetchBytes, maxWaitMs, writeTimeoutMs,
+        DEFAULT_MAX_IN_FLIGHT_PER_GROUP, 1_000, 1_000, 12L * 3600 * 1000);
+  }
+
   /** @return the defaults listed on the record */
   public static BrokerLimits defaults() {
     return new BrokerLimits(10_000, 1 << 20, 1024, 10_000, 16L << 20, 60_000, 10_000);
   }
 
+  /** @return a copy with another {@link #maxInFlightPerGroup} */
+  public BrokerLimits withMaxInFlightPerGroup(int n) {
+    return new BrokerLimits(maxRecordsPerBatch, maxRecordBytes, maxPartitions, maxFetchRecords, maxFetchBytes, maxWaitMs,
+        writeTimeoutMs, n, maxLeaseRecords, maxLeaseIds, maxVisibilityTimeoutMs);
+  }
+
   /** @throws IllegalArgumentException if a limit is not positive */
   public BrokerLimits {
     if (maxRecordsPerBatch < 1 || maxRecordBytes < 1 || maxPartitions < 1 || maxFetchRecords < 1
-        || maxFetchBytes < 1 || maxWaitMs < 0 || writeTimeoutMs < 1) {
+        || maxFetchBytes < 1 || maxWaitMs < 0 || writeTimeoutMs < 1 || maxInFlightPerGroup < 1
+        || maxLeaseRecords < 1 || maxLeaseIds < 1 || maxVisibilityTimeoutMs < 1) {
       throw new IllegalArgumentException("broker limits must be positive");
     }
   }

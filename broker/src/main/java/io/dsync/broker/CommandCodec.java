@@ -15,6 +15,9 @@ import io.dsync.broker.proto.CreateTopic;
 import io.dsync.broker.proto.DeleteTopic;
 import io.dsync.broker.proto.JoinGroup;
 import io.dsync.broker.proto.LeaveGroup;
+import io.dsync.broker.proto.Lease;
+import io.dsync.broker.proto.LeaseRef;
+import io.dsync.broker.proto.LeaseSettle;
 import io.dsync.broker.proto.OffsetCommit;
 import io.dsync.broker.proto.Produce;
 import io.dsync.broker.proto.Record;
@@ -88,13 +91,17 @@ public final class CommandCodec {
   }
 
   /**
+   * A produce command without priorities, the form written before they were carried: apply then
+   * reads each record's priority from the record itself. For tests and old entries; {@link
+   * Broker} uses {@link #produce(String, int[], int[], List)}.
+   *
    * @param topic the topic
    * @param partitions partition of each record, same length as {@code records}
    * @param records the records, each encoded with {@link #encodeRecord}
    * @return the encoded produce command
    */
   public static byte[] produce(String topic, int[] partitions, List<byte[]> records) {
-    return produce(topic, partitions, records, null, 0);
+    return produce(topic, partitions, null, records, null, 0);
   }
 
   /**
@@ -105,6 +112,26 @@ public final class CommandCodec {
    * @return the encoded produce command
    */
   public static byte[] produce(String topic, int[] partitions, List<byte[]> records, String producerId, long sequence) {
+    return produce(topic, partitions, null, records, producerId, sequence);
+  }
+
+  /** The same as {@link #produce(String, int[], int[], List, String, long)} without a producer. */
+  public static byte[] produce(String topic, int[] partitions, int[] priorities, List<byte[]> records) {
+    return produce(topic, partitions, priorities, records, null, 0);
+  }
+
+  /**
+   * @param topic the topic
+   * @param partitions partition of each record, same length as {@code records}
+   * @param priorities priority (0-9) of each record, same length as {@code records}, or null to
+   *     leave them out (apply then decodes the records to find them)
+   * @param records the records, each encoded with {@link #encodeRecord}
+   * @param producerId the producer (idempotent produce), or {@code null}
+   * @param sequence the batch's sequence number (ignored without a producer)
+   * @return the encoded produce command
+   */
+  public static byte[] produce(String topic, int[] partitions, int[] priorities, List<byte[]> records,
+      String producerId, long sequence) {
     Produce.Builder p = Produce.newBuilder().setTopic(topic);
     if (producerId != null) {
       p.setProducerId(producerId).setSequence(sequence);
@@ -112,8 +139,65 @@ public final class CommandCodec {
     for (int i = 0; i < partitions.length; i++) {
       p.addPartitions(partitions[i]);
       p.addRecords(UnsafeByteOperations.unsafeWrap(records.get(i))); // never modified after encoding
+      if (priorities != null) {
+        p.addPriorities(priorities[i]);
+      }
     }
     return wrap(Command.newBuilder().setProduce(p));
+  }
+
+  /**
+   * @param topic the topic
+   * @param group the queue group
+   * @param maxRecords at most this many records
+   * @param visibilityTimeoutMs how long each lease lasts from the entry's timestamp, in ms
+   * @param maxInFlight the group's cap of leased records (the leader's limit)
+   * @return the encoded lease command
+   */
+  public static byte[] lease(String topic, String group, int maxRecords, long visibilityTimeoutMs, int maxInFlight) {
+    return wrap(Command.newBuilder().setLease(Lease.newBuilder().setTopic(topic).setGroup(group)
+        .setMaxRecords(maxRecords).setVisibilityTimeoutMs(visibilityTimeoutMs).setMaxInFlight(maxInFlight)));
+  }
+
+  /** What a {@link LeaseSettle} command does with the leases it names. */
+  public enum Settlement {
+    /** The record is done for the group. */
+    ACK,
+    /** The record is available again now. */
+    RELEASE,
+    /** The record goes to the dead-letter topic now. */
+    REJECT,
+    /** The lease lasts longer. */
+    EXTEND
+  }
+
+  /**
+   * @param settlement what to do
+   * @param topic the topic
+   * @param group the queue group
+   * @param leases the leases, as parsed from their ids
+   * @param visibilityTimeoutMs for {@link Settlement#EXTEND}: the new lease length from the
+   *     entry's timestamp, in ms; ignored otherwise
+   * @return the encoded command
+   */
+  public static byte[] settle(Settlement settlement, String topic, String group, List<LeaseId> leases,
+      long visibilityTimeoutMs) {
+    LeaseSettle.Builder b = LeaseSettle.newBuilder().setTopic(topic).setGroup(group);
+    for (LeaseId id : leases) {
+      b.addLeases(LeaseRef.newBuilder().setTopicId(id.topicId()).setPartition(id.partition()).setOffset(id.offset())
+          .setDeliveryCount(id.deliveryCount()));
+    }
+    if (settlement == Settlement.EXTEND) {
+      b.setVisibilityTimeoutMs(visibilityTimeoutMs);
+    }
+    Command.Builder c = Command.newBuilder();
+    switch (settlement) {
+      case ACK -> c.setAck(b);
+      case RELEASE -> c.setRelease(b);
+      case REJECT -> c.setReject(b);
+      case EXTEND -> c.setExtend(b);
+    }
+    return wrap(c);
   }
 
   /** @return the encoded commit-offsets command */

@@ -90,4 +90,37 @@ public final class Model {
    * @param offset the next offset the group will read
    */
   public record CommittedOffset(String topic, int partition, long offset) {}
+
+  /**
+   * A record handed out by a lease (queue consumption).
+   *
+   * @param leaseId names this delivery ({@link LeaseId}); ack, release, reject or extend with it
+   * @param partition the record's partition
+   * @param deliveryCount which delivery this is: 1 the first time, +1 per redelivery
+   * @param leaseExpiresMs when the lease ends, ms since the epoch on the leader's clock (the
+   *     lease entry's timestamp + the visibility timeout); after it the record is redelivered
+   * @param record the record (offset, key, value, headers, priority, timestamp)
+   */
+  public record LeasedRecord(String leaseId, int partition, int deliveryCount, long leaseExpiresMs,
+      FetchedRecord record) {}
+
+  /**
+   * A lease whose expiry an extend moved.
+   *
+   * @param leaseId the lease id, as the client sent it
+   * @param leaseExpiresMs its new expiry, ms since the epoch on the leader's clock
+   */
+  public record ExtendedLease(String leaseId, long leaseExpiresMs) {}
+
+  /**
+   * The answer to an ack, release, reject or extend.
+   *
+   * @param settled how many leases were acked, released, rejected or extended
+   * @param deadLettered of those, how many records went to the dead-letter topic (every reject;
+   *     a release of a record that reached the delivery limit)
+   * @param unknown the lease ids (as sent, in request order) that name no live lease of the
+   *     group: unknown, expired, of an earlier delivery, or already settled
+   * @param extended for an extend, each extended lease with its new expiry; empty otherwise
+   */
+  public record LeaseOutcome(int settled, int deadLettered, List<String> unknown, List<ExtendedLease> extended) {}
 }

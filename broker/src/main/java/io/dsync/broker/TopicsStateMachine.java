@@ -11,9 +11,11 @@ import io.dsync.broker.Model.TopicInfo;
 import io.dsync.broker.proto.Command;
 import io.dsync.broker.proto.CommitOffsets;
 import io.dsync.broker.proto.CreateTopic;
+import io.dsync.broker.proto.LeaseSettle;
 import io.dsync.broker.proto.OffsetCommit;
 import io.dsync.broker.proto.PartitionMeta;
 import io.dsync.broker.proto.Produce;
+import io.dsync.broker.proto.Record;
 import io.dsync.broker.proto.TopicMeta;
 import io.dsync.raft.Entry;
 import io.dsync.raft.StateMachine;
@@ -37,17 +39,25 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The topics state machine: topics with partitions, records with offsets, consumer groups'
- * committed offsets, and (delegated) consumer-group membership ({@link ConsumerGroups}) and
- * idempotent producers' windows ({@link ProducerWindows}).
+ * committed offsets, (delegated) consumer-group membership ({@link ConsumerGroups}),
+ * idempotent producers' windows ({@link ProducerWindows}) and queue consumption ({@link
+ * QueueState}: leases, acks, priorities, dead letters).
  *
- * <p>State lives in six column families, written in one batch with {@code lastApplied} (the last
- * two, {@code groups} and {@code producers}, are described on their classes):
+ * <p>State lives in these column families, written in one batch with {@code lastApplied}
+ * ({@code groups}, {@code producers} and the {@code queue_*} ones are described on their classes):
  * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
  * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
  * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
  * partition → committed offset and the topic's id). A topic's id is the index of the entry that
  * created it, so a topic deleted and created again never sees the old records, nor the offsets
  * groups committed on the old topic (they stay on disk, keyed by name, but carry the old id).
+ * The queue's three column families are described on {@link QueueState}.
+ *
+ * <p>Reads inside apply: a queue command reads the priority index and records. Writes gathered in
+ * the current batch are not visible to reads until committed, so before a queue command (lease,
+ * ack, release, reject, extend, tick) the batch so far is committed with the previous entry's
+ * index as {@code lastApplied} and a new batch is opened ({@link Apply#readable}). Every command
+ * therefore reads exactly the effects of the entries before it, however entries are batched.
  *
  * <p>Determinism: the only clock is {@link Entry#timestampMs()}; collections iterated inside
  * {@link #apply} are sorted ({@link TreeMap}, {@link TreeSet}).
@@ -67,7 +77,10 @@ public final class TopicsStateMachine implements StateMachine {
           new StateColumnFamily("records", true),
           new StateColumnFamily("offsets", false),
           ConsumerGroups.COLUMN_FAMILY,
-          ProducerWindows.COLUMN_FAMILY);
+          ProducerWindows.COLUMN_FAMILY,
+          QueueState.COLUMN_FAMILIES.get(0),
+          QueueState.COLUMN_FAMILIES.get(1),
+          QueueState.COLUMN_FAMILIES.get(2));
 
   /** An immutable view of one topic, replaced whenever a batch changes it. */
   record TopicView(TopicMeta meta, long[] startOffsets, long[] endOffsets) {
@@ -90,6 +103,51 @@ public final class TopicsStateMachine implements StateMachine {
    */
   private record Touched(TopicView view, TreeSet<Integer> partitions) {}
 
+  /**
+   * What one {@link #apply} call gathers: the open batch (replaced when {@link #readable} commits
+   * it), the topics whose records or offsets changed, the partitions whose metadata must be
+   * written, and the entry being applied. Apply thread only.
+   */
+  final class Apply {
+    StateBatch batch;
+    final TreeSet<String> changed = new TreeSet<>();
+    private final TreeMap<Long, Touched> touched = new TreeMap<>();
+    /** The entry being applied. */
+    Entry entry;
+    /** The last entry whose effects are complete in {@link #batch} (or already committed). */
+    private long previousIndex = -1;
+    /** Index positions used by records this entry appended outside a produce (dead letters). */
+    private int appended;
+    /** Topics this entry created on demand (dead-letter topics), to give each its own id. */
+    private int created;
+
+    private Apply(StateBatch batch) {
+      this.batch = batch;
+    }
+
+    /** @return the next index position for a record this entry appends outside a produce */
+    int nextPosition() {
+      return appended++;
+    }
+
+    /**
+     * Makes everything earlier entries of this call wrote visible to reads: commits the batch so
+     * far (with the previous entry's index as {@code lastApplied}) and opens a new one. Call only
+     * between entries, never in the middle of one, so what is on disk is always the effect of a
+     * prefix of the log.
+     */
+    void readable() {
+      if (batch.count() == 0 && touched.isEmpty()) {
+        return;
+      }
+      writeTouched(this);
+      StateBatch b = batch;
+      batch = null;
+      store.commit(b, previousIndex);
+      batch = store.newBatch();
+    }
+  }
+
   private final StateStore store;
   private final Column topicsCf;
   private final Column partitionsCf;
@@ -101,6 +159,7 @@ public final class TopicsStateMachine implements StateMachine {
   private final Consumer<List<String>> onTopicsChanged;
   private final ConsumerGroups groups;
   private final ProducerWindows producers;
+  private final QueueState queue;
 
   /**
    * Recovers the state machine from its column families.
@@ -123,6 +182,7 @@ public final class TopicsStateMachine implements StateMachine {
     this.recordsCf = store.column("records");
     this.offsetsCf = store.column("offsets");
     this.onTopicsChanged = onTopicsChanged;
+    this.queue = new QueueState(store, this);
     load();
   }
 
@@ -147,6 +207,9 @@ public final class TopicsStateMachine implements StateMachine {
     // Readers get copies: apply advances the working arrays in place before it commits.
     working.forEach((name, v) -> published.put(name, new TopicView(v.meta(), v.startOffsets().clone(),
         v.endOffsets().clone())));
+    TreeMap<Long, String> names = new TreeMap<>();
+    working.forEach((name, v) -> names.put(v.meta().getId(), name));
+    queue.load(names);
   }
 
   /**
@@ -171,27 +234,40 @@ public final class TopicsStateMachine implements StateMachine {
   @Override
   public List<Object> apply(List<Entry> entries) {
     List<Object> results = new ArrayList<>(entries.size());
-    TreeSet<String> changed = new TreeSet<>();
-    TreeMap<Long, Touched> touchedPartitions = new TreeMap<>();
-    StateBatch batch = store.newBatch();
+    Apply a = new Apply(store.newBatch());
     try {
       for (Entry e : entries) {
+        a.entry = e;
+        a.appended = 0;
+        a.created = 0;
         if (e.type() != EntryType.ENTRY_NORMAL) {
           results.add(null);
+          a.previousIndex = e.index();
           continue;
         }
         Object result;
         try {
           Command c = CommandCodec.decode(e.data());
           result = switch (c.getBodyCase()) {
-            case CREATE_TOPIC -> createTopic(batch, c.getCreateTopic(), e, changed);
-            case DELETE_TOPIC -> deleteTopic(batch, c.getDeleteTopic().getName(), changed);
-            case PRODUCE -> produce(batch, c.getProduce(), e, changed, touchedPartitions);
-            case COMMIT_OFFSETS -> commitOffsets(batch, c.getCommitOffsets());
-            case JOIN_GROUP -> groups.join(batch, c.getJoinGroup(), e);
-            case LEAVE_GROUP -> groups.leave(batch, c.getLeaveGroup());
-            case REMOVE_MEMBERS -> groups.remove(batch, c.getRemoveMembers());
-            case TICK -> tick(batch, e.timestampMs(), changed);
+            case CREATE_TOPIC -> createTopic(a, c.getCreateTopic(), e);
+            case DELETE_TOPIC -> deleteTopic(a, c.getDeleteTopic().getName());
+            case PRODUCE -> produce(a, c.getProduce());
+            case COMMIT_OFFSETS -> commitOffsets(a.batch, c.getCommitOffsets());
+            case JOIN_GROUP -> groups.join(a.batch, c.getJoinGroup(), e);
+            case LEAVE_GROUP -> groups.leave(a.batch, c.getLeaveGroup());
+            case REMOVE_MEMBERS -> groups.remove(a.batch, c.getRemoveMembers());
+            case LEASE -> {
+              a.readable();
+              yield queue.lease(a, c.getLease(), working.get(c.getLease().getTopic()));
+            }
+            case ACK -> settle(a, CommandCodec.Settlement.ACK, c.getAck());
+            case RELEASE -> settle(a, CommandCodec.Settlement.RELEASE, c.getRelease());
+            case REJECT -> settle(a, CommandCodec.Settlement.REJECT, c.getReject());
+            case EXTEND -> settle(a, CommandCodec.Settlement.EXTEND, c.getExtend());
+            case TICK -> {
+              a.readable();
+              yield tick(a, e.timestampMs());
+            }
             default -> new BrokerException(ErrorKind.BAD_REQUEST, "command not handled: " + c.getBodyCase());
           };
         } catch (CommandCodec.UnsupportedCommandException ex) {
@@ -200,23 +276,22 @@ public final class TopicsStateMachine implements StateMachine {
           result = new BrokerException(ErrorKind.BAD_REQUEST, ex.getMessage());
         }
         results.add(result);
+        a.previousIndex = e.index();
       }
-      for (Touched t : touchedPartitions.values()) {
-        TopicView v = t.view();
-        if (working.get(v.meta().getName()) != v) {
-          continue; // deleted later in this batch (and maybe recreated): its partitions went with it
-        }
-        for (int p : t.partitions()) {
-          batch.put(partitionsCf, partitionKey(v.meta().getId(), p), partitionMeta(v.startOffsets()[p], v.endOffsets()[p]));
-        }
-      }
-      store.commit(batch, entries.get(entries.size() - 1).index());
+      writeTouched(a);
+      StateBatch last = a.batch;
+      a.batch = null;
+      store.commit(last, entries.get(entries.size() - 1).index());
     } catch (RuntimeException ex) {
-      batch.close();
+      if (a.batch != null) {
+        a.batch.close();
+      }
       throw ex;
     }
     groups.publish();
     producers.committed();
+    queue.publish();
+    TreeSet<String> changed = a.changed;
     for (String name : changed) {
       TopicView v = working.get(name);
       if (v == null) {
@@ -231,7 +306,26 @@ public final class TopicsStateMachine implements StateMachine {
     return results;
   }
 
-  private Object createTopic(StateBatch batch, CreateTopic c, Entry e, TreeSet<String> changed) {
+  /** Writes the metadata of the partitions whose end offsets moved, and forgets them. */
+  private void writeTouched(Apply a) {
+    for (Touched t : a.touched.values()) {
+      TopicView v = t.view();
+      if (working.get(v.meta().getName()) != v) {
+        continue; // deleted later in this batch (and maybe recreated): its partitions went with it
+      }
+      for (int p : t.partitions()) {
+        a.batch.put(partitionsCf, partitionKey(v.meta().getId(), p), partitionMeta(v.startOffsets()[p], v.endOffsets()[p]));
+      }
+    }
+    a.touched.clear();
+  }
+
+  private Object settle(Apply a, CommandCodec.Settlement what, LeaseSettle c) {
+    a.readable();
+    return queue.settle(a, what, c, working.get(c.getTopic()));
+  }
+
+  private Object createTopic(Apply a, CreateTopic c, Entry e) {
     if (working.containsKey(c.getName())) {
       return new BrokerException(ErrorKind.CONFLICT, "topic '" + c.getName() + "' already exists");
     }
@@ -246,33 +340,38 @@ public final class TopicsStateMachine implements StateMachine {
             .setDeadLetterTopic(c.getDeadLetterTopic())
             .setCreatedMs(e.timestampMs())
             .build();
-    batch.put(topicsCf, utf8(c.getName()), meta.toByteArray());
-    for (int p = 0; p < c.getPartitions(); p++) {
-      batch.put(partitionsCf, partitionKey(meta.getId(), p), partitionMeta(0, 0));
-    }
-    TopicView v = new TopicView(meta, new long[c.getPartitions()], new long[c.getPartitions()]);
-    working.put(c.getName(), v);
-    changed.add(c.getName());
-    groups.topicChanged(batch, c.getName());
-    return v.info();
+    return createView(a, meta).info();
   }
 
-  private Object deleteTopic(StateBatch batch, String name, TreeSet<String> changed) {
+  /** Writes a new topic's metadata and empty partitions, and makes it a working view. */
+  private TopicView createView(Apply a, TopicMeta meta) {
+    a.batch.put(topicsCf, utf8(meta.getName()), meta.toByteArray());
+    for (int p = 0; p < meta.getPartitions(); p++) {
+      a.batch.put(partitionsCf, partitionKey(meta.getId(), p), partitionMeta(0, 0));
+    }
+    TopicView v = new TopicView(meta, new long[meta.getPartitions()], new long[meta.getPartitions()]);
+    working.put(meta.getName(), v);
+    a.changed.add(meta.getName());
+    groups.topicChanged(a.batch, meta.getName()); // also a dead-letter topic created on demand
+    return v;
+  }
+
+  private Object deleteTopic(Apply a, String name) {
     TopicView v = working.remove(name);
     if (v == null) {
       return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + name + "' does not exist");
     }
     long id = v.meta().getId();
-    batch.delete(topicsCf, utf8(name));
-    batch.deleteRange(partitionsCf, partitionKey(id, 0), partitionKey(id + 1, 0));
-    batch.deleteRange(recordsCf, recordKey(id, 0, 0), recordKey(id + 1, 0, 0));
-    changed.add(name);
-    groups.topicChanged(batch, name);
+    a.batch.delete(topicsCf, utf8(name));
+    a.batch.deleteRange(partitionsCf, partitionKey(id, 0), partitionKey(id + 1, 0));
+    a.batch.deleteRange(recordsCf, recordKey(id, 0, 0), recordKey(id + 1, 0, 0));
+    queue.dropTopic(a, id);
+    a.changed.add(name);
+    groups.topicChanged(a.batch, name);
     return Boolean.TRUE;
   }
 
-  private Object produce(
-      StateBatch batch, Produce c, Entry e, TreeSet<String> changed, TreeMap<Long, Touched> touched) {
+  private Object produce(Apply a, Produce c) {
     boolean idempotent = !c.getProducerId().isEmpty();
     if (idempotent) {
       Object first = producers.replay(c.getProducerId(), c.getSequence(), c.getTopic());
@@ -280,7 +379,6 @@ public final class TopicsStateMachine implements StateMachine {
         return first; // a retry (its first answer) or a refusal: nothing is appended
       }
     }
-    long timestampMs = e.timestampMs();
     TopicView v = working.get(c.getTopic());
     if (v == null) {
       return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + c.getTopic() + "' does not exist");
@@ -292,22 +390,117 @@ public final class TopicsStateMachine implements StateMachine {
         return new BrokerException(ErrorKind.BAD_REQUEST, "partition " + p + " out of range");
       }
     }
-    long id = v.meta().getId();
+    int[] priorities = priorities(c);
+    if (priorities == null) {
+      return new BrokerException(ErrorKind.BAD_REQUEST, "priorities must be 0-" + BrokerLimits.MAX_PRIORITY
+          + ", one per record");
+    }
     RecordPosition[] positions = new RecordPosition[n];
-    long[] end = v.endOffsets();
     for (int i = 0; i < n; i++) {
       int p = c.getPartitions(i);
-      long offset = end[p]++;
-      ByteString record = c.getRecords(i);
-      batch.put(recordsCf, recordKey(id, p, offset), CommandCodec.storedRecord(timestampMs, record));
-      positions[i] = new RecordPosition(p, offset);
-      touched.computeIfAbsent(id, k -> new Touched(v, new TreeSet<>())).partitions().add(p);
+      positions[i] = new RecordPosition(p, append(a, v, p, c.getRecords(i), priorities[i], i));
     }
-    changed.add(c.getTopic());
     if (idempotent) {
-      producers.record(batch, c.getProducerId(), c.getSequence(), c.getTopic(), Arrays.asList(positions), e.index());
+      producers.record(a.batch, c.getProducerId(), c.getSequence(), c.getTopic(), Arrays.asList(positions),
+          a.entry.index());
     }
     return Arrays.asList(positions);
+  }
+
+  /**
+   * @return each record's priority: from the command, or, for entries written before produce
+   *     carried them, decoded from the records; null if they are malformed
+   */
+  private static int[] priorities(Produce c) {
+    int n = c.getRecordsCount();
+    int[] out = new int[n];
+    if (c.getPrioritiesCount() == n) {
+      for (int i = 0; i < n; i++) {
+        out[i] = c.getPriorities(i);
+      }
+    } else if (c.getPrioritiesCount() == 0) {
+      for (int i = 0; i < n; i++) {
+        try {
+          out[i] = Record.parseFrom(c.getRecords(i)).getPriority();
+        } catch (InvalidProtocolBufferException e) {
+          out[i] = 0; // stored as given, as it always was; it can be fetched, and leased at priority 0
+        }
+      }
+    } else {
+      return null;
+    }
+    for (int p : out) {
+      if (p < 0 || p > BrokerLimits.MAX_PRIORITY) {
+        return null;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Appends one record to a partition: the record, its priority-index entry, and the partition's
+   * end offset (written at the end of the batch). The produce path, and the dead-letter path.
+   *
+   * @param position the record's position among the records this entry appends to the topic
+   * @return the record's offset
+   */
+  long append(Apply a, TopicView v, int partition, ByteString record, int priority, int position) {
+    long id = v.meta().getId();
+    long offset = v.endOffsets()[partition]++;
+    a.batch.put(recordsCf, recordKey(id, partition, offset), CommandCodec.storedRecord(a.entry.timestampMs(), record));
+    queue.index(a, id, priority, position, partition, offset);
+    a.touched.computeIfAbsent(id, k -> new Touched(v, new TreeSet<>())).partitions().add(partition);
+    a.changed.add(v.meta().getName());
+    return offset;
+  }
+
+  /** @return the working view of a topic, or null (apply thread) */
+  TopicView workingView(String name) {
+    return working.get(name);
+  }
+
+  /**
+   * The dead-letter topic of {@code source}, created on demand with 1 partition (dead letters in
+   * one total order), unlimited retention, the default delivery limit and its own default
+   * dead-letter topic. Its id must be unique although the entry may create several such topics
+   * (a tick dead-letters for many topics): {@code 2^62 | entry index << 16 | n}, n counting the
+   * topics this entry created; ids of topics created by {@code CreateTopic} are entry indexes,
+   * far below 2^62.
+   *
+   * @return the dead-letter topic's working view, or null if it would be {@code source} itself
+   */
+  TopicView deadLetterTopic(Apply a, TopicView source) {
+    String name = source.meta().getDeadLetterTopic().isEmpty()
+        ? defaultDeadLetterTopic(source.meta().getName()) : source.meta().getDeadLetterTopic();
+    TopicView v = working.get(name);
+    if (v != null || name.equals(source.meta().getName())) {
+      return v == source ? null : v;
+    }
+    long index = a.entry.index();
+    if (index >= (1L << 46) || a.created >= (1 << 16)) {
+      throw new IllegalStateException("dead-letter topic ids exhausted at entry " + index);
+    }
+    TopicMeta meta = TopicMeta.newBuilder()
+        .setName(name)
+        .setId((1L << 62) | (index << 16) | a.created++)
+        .setPartitions(1)
+        .setRetentionMs(-1)
+        .setRetentionBytes(-1)
+        .setDeliveryLimit(QueueState.DEFAULT_DELIVERY_LIMIT)
+        .setDeadLetterTopic(defaultDeadLetterTopic(name))
+        .setCreatedMs(a.entry.timestampMs())
+        .build();
+    log.info("created dead-letter topic '{}' of '{}'", name, source.meta().getName());
+    return createView(a, meta);
+  }
+
+  /**
+   * @param topic a topic name
+   * @return its default dead-letter topic, {@code {topic}.dlq}, with the name shortened so that
+   *     the result stays within 249 characters
+   */
+  static String defaultDeadLetterTopic(String topic) {
+    return topic.length() > 245 ? topic.substring(0, 245) + ".dlq" : topic + ".dlq";
   }
 
   /**
@@ -315,7 +508,8 @@ public final class TopicsStateMachine implements StateMachine {
    * that keeps deadlines expires its own here and reports its next deadline through {@link
    * #nextDeadlineMs()}.
    */
-  private Object tick(StateBatch batch, long nowMs, TreeSet<String> changed) {
+  private Object tick(Apply a, long nowMs) {
+    queue.expire(a, nowMs);
     return Boolean.TRUE;
   }
 
@@ -327,7 +521,7 @@ public final class TopicsStateMachine implements StateMachine {
    * <p>Thread safety: any thread; reflects the last applied batch.
    */
   public long nextDeadlineMs() {
-    return Long.MAX_VALUE;
+    return queue.nextDeadlineMs();
   }
 
   private Object commitOffsets(StateBatch batch, CommitOffsets c) {
@@ -385,6 +579,21 @@ public final class TopicsStateMachine implements StateMachine {
       out.add(CommandCodec.decodeStored(Bytes.getLong(kv.key(), 12), kv.value()));
     }
     return out;
+  }
+
+  /** @return the queue part of the state (reads: any thread) */
+  QueueState queue() {
+    return queue;
+  }
+
+  /**
+   * Reads one record of a topic incarnation (any thread).
+   *
+   * @return the record, or null if it is not stored (the topic was deleted, or retention)
+   */
+  FetchedRecord readRecord(long topicId, int partition, long offset) {
+    byte[] v = recordsCf.get(recordKey(topicId, partition, offset));
+    return v == null ? null : CommandCodec.decodeStored(offset, v);
   }
 
   /** @return the group's committed offsets, for one topic or (topic null) all, sorted */

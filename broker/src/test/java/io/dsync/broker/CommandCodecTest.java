@@ -112,6 +112,45 @@ class CommandCodecTest {
   }
 
   @Test
+  void produceCarriesPrioritiesWhenGiven() {
+    List<byte[]> encoded = new ArrayList<>();
+    RECORDS.forEach(r -> encoded.add(CommandCodec.encodeRecord(r)));
+    Produce with = CommandCodec.decode(CommandCodec.produce("t", new int[] {0, 0, 1, 1}, new int[] {0, 9, 3, 5}, encoded))
+        .getProduce();
+    assertEquals(List.of(0, 9, 3, 5), with.getPrioritiesList());
+    Produce without = CommandCodec.decode(CommandCodec.produce("t", new int[] {0, 0, 1, 1}, encoded)).getProduce();
+    assertEquals(0, without.getPrioritiesCount(), "the older form leaves them out");
+  }
+
+  @Test
+  void leaseAndSettlementsRoundTrip() {
+    Command lease = CommandCodec.decode(CommandCodec.lease("jobs", "workers", 10, 30_000, 500));
+    assertEquals(Command.BodyCase.LEASE, lease.getBodyCase());
+    assertEquals("jobs", lease.getLease().getTopic());
+    assertEquals("workers", lease.getLease().getGroup());
+    assertEquals(10, lease.getLease().getMaxRecords());
+    assertEquals(30_000, lease.getLease().getVisibilityTimeoutMs());
+    assertEquals(500, lease.getLease().getMaxInFlight());
+
+    List<LeaseId> ids = List.of(new LeaseId(7, 2, 99, 3), new LeaseId((1L << 62) | 5, 0, 0, 1));
+    for (CommandCodec.Settlement what : CommandCodec.Settlement.values()) {
+      Command c = CommandCodec.decode(CommandCodec.settle(what, "jobs", "workers", ids, 60_000));
+      io.dsync.broker.proto.LeaseSettle s = switch (what) {
+        case ACK -> c.getAck();
+        case RELEASE -> c.getRelease();
+        case REJECT -> c.getReject();
+        case EXTEND -> c.getExtend();
+      };
+      assertEquals(what.name(), c.getBodyCase().name());
+      assertEquals("jobs", s.getTopic());
+      assertEquals("workers", s.getGroup());
+      assertEquals(ids, s.getLeasesList().stream()
+          .map(r -> new LeaseId(r.getTopicId(), r.getPartition(), r.getOffset(), r.getDeliveryCount())).toList());
+      assertEquals(what == CommandCodec.Settlement.EXTEND ? 60_000 : 0, s.getVisibilityTimeoutMs());
+    }
+  }
+
+  @Test
   void storedRecordIsTheProtobufEncodingAndDecodesBack() throws Exception {
     for (RecordIn r : RECORDS) {
       ByteString record = ByteString.copyFrom(CommandCodec.encodeRecord(r));

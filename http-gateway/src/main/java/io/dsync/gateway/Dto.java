@@ -40,6 +40,25 @@ final class Dto {
 
   record CommittedResponse(String group, List<CommittedDto> offsets) {}
 
+  /** {@code POST /v1/topics/{topic}/leases}. */
+  record LeaseRequest(String group, Integer maxRecords, Long visibilityTimeoutMs, Long maxWaitMs) {}
+
+  /** {@code POST /v1/topics/{topic}/acks}, {@code /releases}, {@code /rejects}. */
+  record LeaseIdsRequest(String group, List<String> leaseIds) {}
+
+  /** {@code POST /v1/topics/{topic}/leases/extend}. */
+  record ExtendRequest(String group, List<String> leaseIds, Long visibilityTimeoutMs) {}
+
+  record AckResponse(int acked, List<String> unknown) {}
+
+  record ReleaseResponse(int released, int deadLettered, List<String> unknown) {}
+
+  record RejectResponse(int rejected, List<String> unknown) {}
+
+  record ExtendedLeaseDto(String leaseId, long leaseExpiresMs) {}
+
+  record ExtendResponse(int extended, List<ExtendedLeaseDto> leases, List<String> unknown) {}
+
   record MemberDto(String id, String raftAddress, String httpAddress, String role, long matchIndex) {}
 
   record StatusDto(

@@ -7,16 +7,20 @@ import com.fasterxml.jackson.core.util.ByteArrayBuilder;
 import io.dsync.broker.Model.FetchResult;
 import io.dsync.broker.Model.FetchedRecord;
 import io.dsync.broker.Model.Header;
+import io.dsync.broker.Model.LeasedRecord;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
- * Writes a fetch answer ({@code {"records":[...],"next_offset","high_watermark"}}) straight to
- * JSON bytes with Jackson's streaming generator. A record's JSON value is copied into the
- * output as the bytes it was stored as — no decoding to a {@code String} and encoding again,
- * which was most of a fetch's cost. Stateless and thread-safe.
+ * Writes the answers that carry records — a fetch ({@code {"records":[...],"next_offset",
+ * "high_watermark"}}) and a lease ({@code {"records":[...]}}) — straight to JSON bytes with
+ * Jackson's streaming generator. A record's JSON value is copied into the output as the bytes it
+ * was stored as — no decoding to a {@code String} and encoding again, which was most of a fetch's
+ * cost. Both answers render a record's key, value ({@code value}, or {@code value_base64} for
+ * bytes), headers, priority and timestamp with the same code. Stateless and thread-safe.
  */
 final class FetchResponseWriter {
   private FetchResponseWriter() {}
@@ -38,25 +42,7 @@ final class FetchResponseWriter {
       for (FetchedRecord r : f.records()) {
         g.writeStartObject();
         g.writeNumberField("offset", r.offset());
-        if (r.key() != null) {
-          g.writeStringField("key", r.key());
-        }
-        if (r.binary()) {
-          g.writeFieldName("value_base64");
-          g.writeBinary(r.value());
-        } else {
-          g.writeFieldName("value");
-          g.writeRawValue(new RawUtf8(r.value()));
-        }
-        if (!r.headers().isEmpty()) {
-          g.writeObjectFieldStart("headers");
-          for (Header h : r.headers()) {
-            g.writeStringField(h.key(), h.value());
-          }
-          g.writeEndObject();
-        }
-        g.writeNumberField("priority", r.priority());
-        g.writeNumberField("timestamp_ms", r.timestampMs());
+        writeRecord(g, r);
         g.writeEndObject();
       }
       g.writeEndArray();
@@ -66,6 +52,62 @@ final class FetchResponseWriter {
       g.flush();
       return out.toByteArray();
     }
+  }
+
+  /**
+   * @param leased the leased records, in lease order
+   * @return the UTF-8 JSON body of a lease answer: each record with {@code lease_id},
+   *     {@code partition}, {@code offset}, the record's fields as a fetch writes them,
+   *     {@code delivery_count} and {@code lease_expires_ms}
+   * @throws IOException never in practice (in-memory output)
+   */
+  static byte[] write(List<LeasedRecord> leased) throws IOException {
+    int estimate = 32;
+    for (LeasedRecord l : leased) {
+      estimate += l.record().value().length + 160;
+    }
+    try (ByteArrayBuilder out = new ByteArrayBuilder(estimate);
+        JsonGenerator g = HttpApi.JSON.getFactory().createGenerator(out, JsonEncoding.UTF8)) {
+      g.writeStartObject();
+      g.writeArrayFieldStart("records");
+      for (LeasedRecord l : leased) {
+        g.writeStartObject();
+        g.writeStringField("lease_id", l.leaseId());
+        g.writeNumberField("partition", l.partition());
+        g.writeNumberField("offset", l.record().offset());
+        writeRecord(g, l.record());
+        g.writeNumberField("delivery_count", l.deliveryCount());
+        g.writeNumberField("lease_expires_ms", l.leaseExpiresMs());
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeEndObject();
+      g.flush();
+      return out.toByteArray();
+    }
+  }
+
+  /** Writes a record's key, value, headers, priority and timestamp into the open object. */
+  private static void writeRecord(JsonGenerator g, FetchedRecord r) throws IOException {
+    if (r.key() != null) {
+      g.writeStringField("key", r.key());
+    }
+    if (r.binary()) {
+      g.writeFieldName("value_base64");
+      g.writeBinary(r.value());
+    } else {
+      g.writeFieldName("value");
+      g.writeRawValue(new RawUtf8(r.value()));
+    }
+    if (!r.headers().isEmpty()) {
+      g.writeObjectFieldStart("headers");
+      for (Header h : r.headers()) {
+        g.writeStringField(h.key(), h.value());
+      }
+      g.writeEndObject();
+    }
+    g.writeNumberField("priority", r.priority());
+    g.writeNumberField("timestamp_ms", r.timestampMs());
   }
 
   /** JSON text already encoded as UTF-8, written as is (only the unquoted UTF-8 forms are used). */

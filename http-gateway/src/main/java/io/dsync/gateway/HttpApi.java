@@ -15,7 +15,10 @@ import io.dsync.broker.BrokerException;
 import io.dsync.broker.ErrorKind;
 import io.dsync.broker.Model.CommittedOffset;
 import io.dsync.broker.Model.FetchResult;
+import io.dsync.broker.Model.ExtendedLease;
 import io.dsync.broker.Model.Header;
+import io.dsync.broker.Model.LeaseOutcome;
+import io.dsync.broker.Model.LeasedRecord;
 import io.dsync.broker.Model.PartitionInfo;
 import io.dsync.broker.Model.RecordIn;
 import io.dsync.broker.Model.RecordPosition;
@@ -140,6 +143,12 @@ public final class HttpApi {
       r.delete("/v1/topics/{topic}", leader.writes(api::deleteTopic));
       r.post("/v1/topics/{topic}/records", leader.writes(api::produce));
       r.get("/v1/topics/{topic}/partitions/{partition}/records", leader.reads(api::fetch));
+
+      r.post("/v1/topics/{topic}/leases", leader.longPollWrites(api::lease));
+      r.post("/v1/topics/{topic}/leases/extend", leader.writes(api::extend));
+      r.post("/v1/topics/{topic}/acks", leader.writes(api::ack));
+      r.post("/v1/topics/{topic}/releases", leader.writes(api::release));
+      r.post("/v1/topics/{topic}/rejects", leader.writes(api::reject));
 
       r.post("/v1/groups/{group}/offsets", leader.writes(api::commitOffsets));
       r.get("/v1/groups/{group}/offsets", leader.reads(api::committedOffsets));
@@ -351,6 +360,81 @@ public final class HttpApi {
       ctx.contentType("application/json").result(FetchResponseWriter.write(f));
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  // ------------------------------------------------------------------ queue consumption
+
+  private void lease(Context ctx) throws InterruptedException {
+    Dto.LeaseRequest req = body(ctx, Dto.LeaseRequest.class);
+    requireGroup(req.group());
+    List<LeasedRecord> leased = broker.lease(ctx.pathParam("topic"), req.group(),
+        req.maxRecords() == null ? 10 : req.maxRecords(),
+        req.visibilityTimeoutMs() == null ? 30_000 : req.visibilityTimeoutMs(),
+        req.maxWaitMs() == null ? 0 : req.maxWaitMs());
+    metrics.queueRecords("leased", leased.size());
+    try {
+      ctx.contentType("application/json").result(FetchResponseWriter.write(leased));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  private void ack(Context ctx) {
+    Dto.LeaseIdsRequest req = leaseIds(ctx);
+    LeaseOutcome o = broker.ack(ctx.pathParam("topic"), req.group(), req.leaseIds());
+    metrics.queueRecords("acked", o.settled());
+    ctx.json(new Dto.AckResponse(o.settled(), o.unknown()));
+  }
+
+  private void release(Context ctx) {
+    Dto.LeaseIdsRequest req = leaseIds(ctx);
+    LeaseOutcome o = broker.release(ctx.pathParam("topic"), req.group(), req.leaseIds());
+    metrics.queueRecords("released", o.settled());
+    metrics.queueRecords("dead_lettered", o.deadLettered());
+    ctx.json(new Dto.ReleaseResponse(o.settled(), o.deadLettered(), o.unknown()));
+  }
+
+  private void reject(Context ctx) {
+    Dto.LeaseIdsRequest req = leaseIds(ctx);
+    LeaseOutcome o = broker.reject(ctx.pathParam("topic"), req.group(), req.leaseIds());
+    metrics.queueRecords("rejected", o.settled());
+    metrics.queueRecords("dead_lettered", o.deadLettered());
+    ctx.json(new Dto.RejectResponse(o.settled(), o.unknown()));
+  }
+
+  private void extend(Context ctx) {
+    Dto.ExtendRequest req = body(ctx, Dto.ExtendRequest.class);
+    requireGroup(req.group());
+    requireLeaseIds(req.leaseIds());
+    if (req.visibilityTimeoutMs() == null) {
+      throw new BadInput("'visibility_timeout_ms' is required");
+    }
+    LeaseOutcome o = broker.extend(ctx.pathParam("topic"), req.group(), req.leaseIds(), req.visibilityTimeoutMs());
+    List<Dto.ExtendedLeaseDto> leases = new ArrayList<>(o.extended().size());
+    for (ExtendedLease e : o.extended()) {
+      leases.add(new Dto.ExtendedLeaseDto(e.leaseId(), e.leaseExpiresMs()));
+    }
+    metrics.queueRecords("extended", o.settled());
+    ctx.json(new Dto.ExtendResponse(o.settled(), leases, o.unknown()));
+  }
+
+  private static Dto.LeaseIdsRequest leaseIds(Context ctx) {
+    Dto.LeaseIdsRequest req = body(ctx, Dto.LeaseIdsRequest.class);
+    requireGroup(req.group());
+    requireLeaseIds(req.leaseIds());
+    return req;
+  }
+
+  private static void requireGroup(String group) {
+    if (group == null) {
+      throw new BadInput("'group' is required");
+    }
+  }
+
+  private static void requireLeaseIds(List<String> ids) {
+    if (ids == null) {
+      throw new BadInput("'lease_ids' is required");
     }
   }
 

@@ -20,6 +20,7 @@ final class HttpMetrics {
   private final Histogram latency;
   private final Counter producedRecords;
   private final Counter fetchedRecords;
+  private final Counter leaseRecords;
   private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
 
   HttpMetrics(PrometheusRegistry registry, Broker broker) {
@@ -34,6 +35,9 @@ final class HttpMetrics {
         .register(registry);
     fetchedRecords = Counter.builder().name("dsync_fetch_records_total").help("Records returned by fetches")
         .register(registry);
+    leaseRecords = Counter.builder().name("dsync_queue_records_total")
+        .help("Queue records by outcome: leased (handed out), acked, released, rejected, dead_lettered, extended")
+        .labelNames("outcome").register(registry);
     GaugeWithCallback.builder().name("dsync_storage_sst_bytes").help("Total size of RocksDB SST files")
         .callback(cb -> cb.call(broker.storage().longProperty("rocksdb.total-sst-files-size"))).register(registry);
     GaugeWithCallback.builder().name("dsync_storage_blob_bytes").help("Total size of RocksDB blob files")
@@ -58,6 +62,13 @@ final class HttpMetrics {
 
   void fetchedRecords(int n) {
     fetchedRecords.inc(n);
+  }
+
+  /** Counts {@code n} queue records with an outcome ({@code leased}, {@code acked}, ...). */
+  void queueRecords(String outcome, int n) {
+    if (n > 0) {
+      leaseRecords.labelValues(outcome).inc(n);
+    }
   }
 
   void scrape(Context ctx) throws IOException {

@@ -48,6 +48,19 @@ final class LeaderForwarder implements AutoCloseable {
    * @return the wrapping handler
    */
   Handler writes(Handler write) {
+    return writes(write, false);
+  }
+
+  /**
+   * Same as {@link #writes(Handler)} for a write that may long-poll with {@code max_wait_ms} in
+   * its JSON body (a lease): a forwarded request may wait at the leader up to the broker's longest
+   * long poll ({@code BrokerLimits.maxWaitMs}), so the forward timeout grows by that much.
+   */
+  Handler longPollWrites(Handler write) {
+    return writes(write, true);
+  }
+
+  private Handler writes(Handler write, boolean longPollBody) {
     return ctx -> {
       if (config.peers().isEmpty() || broker.isLeader()) {
         write.handle(ctx);
@@ -59,7 +72,7 @@ final class LeaderForwarder implements AutoCloseable {
         noLeader(ctx, leader, leader == null ? "no leader is known yet" : "the leader changed while forwarding");
         return;
       }
-      forward(ctx, peer);
+      forward(ctx, peer, longPollBody);
     };
   }
 
@@ -101,11 +114,11 @@ final class LeaderForwarder implements AutoCloseable {
     };
   }
 
-  private void forward(Context ctx, NodeConfig.Peer leader) throws InterruptedException {
+  private void forward(Context ctx, NodeConfig.Peer leader, boolean longPollBody) throws InterruptedException {
     String query = ctx.queryString();
     URI uri = URI.create("http://" + leader.httpAddress() + ctx.path() + (query == null ? "" : "?" + query));
     HttpRequest.Builder req = HttpRequest.newBuilder(uri)
-        .timeout(timeoutFor(ctx))
+        .timeout(longPollBody ? timeout.plusMillis(broker.limits().maxWaitMs()) : timeoutFor(ctx))
         .header(FORWARDED_BY, config.nodeId())
         .method(ctx.method().name(), HttpRequest.BodyPublishers.ofByteArray(ctx.bodyAsBytes()));
     String contentType = ctx.header("Content-Type");

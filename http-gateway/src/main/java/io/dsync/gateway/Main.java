@@ -80,6 +80,9 @@ public final class Main implements Callable<Integer> {
         description = "Join an existing cluster: start with no configuration and wait to be added with POST /v1/cluster/members "
             + "on any member; --peers then lists the members' addresses, this node included (env DSYNC_JOIN; default ${DEFAULT-VALUE}).")
     boolean join;
+    @Option(names = "--max-in-flight-per-group", defaultValue = "${env:DSYNC_MAX_IN_FLIGHT_PER_GROUP:-10000}",
+        description = "Records one queue group may hold leased at once on one topic (env DSYNC_MAX_IN_FLIGHT_PER_GROUP; default ${DEFAULT-VALUE}).")
+    int maxInFlightPerGroup;
 
     @Override
     public Integer call() throws InterruptedException {
@@ -87,7 +90,7 @@ public final class Main implements Callable<Integer> {
       try {
         config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost,
             raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret,
-            enableFaultInjection, join);
+            enableFaultInjection, join, maxInFlightPerGroup);
       } catch (IllegalArgumentException e) {
         System.err.println("dsync: invalid configuration: " + e.getMessage());
         return 2;

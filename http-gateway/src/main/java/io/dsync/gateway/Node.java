@@ -54,7 +54,7 @@ public final class Node implements AutoCloseable {
     Transport transport = transport(config, registry);
     Broker broker;
     try {
-      broker = Broker.open(new Broker.Options(config.dataDir(), raft, storage, BrokerLimits.defaults(), transport),
+      broker = Broker.open(new Broker.Options(config.dataDir(), raft, storage, BrokerLimits.defaults().withMaxInFlightPerGroup(config.maxInFlightPerGroup()), transport),
           registry, System::currentTimeMillis);
     } catch (RuntimeException e) {
       transport.close();

@@ -34,11 +34,17 @@ import java.util.List;
  *     it starts with no configuration, never campaigns, and waits for the leader to add it
  *     ({@code POST /v1/cluster/members}); {@code peers} then only tell it where the members are.
  *     Ignored once the node's log holds a configuration
+ * @param maxInFlightPerGroup records one queue group may hold leased at once on one topic
+ *     ({@code DSYNC_MAX_IN_FLIGHT_PER_GROUP}, default 10,000; 1 to 1,000,000); the leader's
+ *     value is the one applied ({@link io.dsync.broker.BrokerLimits#maxInFlightPerGroup()})
  */
 public record NodeConfig(
     String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
     String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
-    boolean join) {
+    boolean join, int maxInFlightPerGroup) {
+
+  /** The default of {@link #maxInFlightPerGroup}. */
+  public static final int DEFAULT_MAX_IN_FLIGHT_PER_GROUP = 10_000;
 
   /**
    * A voter of the cluster.
@@ -49,12 +55,21 @@ public record NodeConfig(
    */
   public record Peer(String id, String raftAddress, String httpAddress) {}
 
-  /** A node that bootstraps its cluster from {@code peers} (does not join one). */
+  /** A node that bootstraps its cluster from {@code peers} (does not join one), with the default in-flight cap. */
   public NodeConfig(
       String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
       String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
     this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
-        clusterSecret, enableFaultInjection, false);
+        clusterSecret, enableFaultInjection, false, DEFAULT_MAX_IN_FLIGHT_PER_GROUP);
+  }
+
+  /** A node that bootstraps its cluster from {@code peers} (does not join one). */
+  public NodeConfig(
+      String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
+      String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
+      int maxInFlightPerGroup) {
+    this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
+        clusterSecret, enableFaultInjection, false, maxInFlightPerGroup);
   }
 
   /** The settings before the fault-injection hook: with it off. */
@@ -155,6 +170,9 @@ public record NodeConfig(
     if (raftPort < 0 || raftPort > 65535) {
       throw new IllegalArgumentException("raft port must be 0-65535, got " + raftPort);
     }
+    if (maxInFlightPerGroup < 1 || maxInFlightPerGroup > 1_000_000) {
+      throw new IllegalArgumentException("max in-flight per group must be 1-1000000, got " + maxInFlightPerGroup);
+    }
     peers = List.copyOf(peers);
     if (!peers.isEmpty()) {
       java.util.Set<String> ids = new java.util.TreeSet<>();
@@ -182,6 +200,12 @@ public record NodeConfig(
   /** @return a copy with another port and data dir (for tests) */
   public NodeConfig withPortAndDir(int port, Path dir) {
     return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
-        peers, clusterSecret, enableFaultInjection, join);
+        peers, clusterSecret, enableFaultInjection, join, maxInFlightPerGroup);
+  }
+
+  /** @return a copy with another {@link #maxInFlightPerGroup} (for tests) */
+  public NodeConfig withMaxInFlightPerGroup(int n) {
+    return new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
+        peers, clusterSecret, enableFaultInjection, join, n);
   }
 }

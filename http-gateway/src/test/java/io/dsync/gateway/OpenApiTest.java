@@ -220,6 +220,29 @@ class OpenApiTest {
     calls.expect("DELETE", member, "/v1/groups/g1/members/c1", null, 200);
     calls.expect("DELETE", member, "/v1/groups/g1/members/c1", null, 404);
     calls.expect("DELETE", member, "/v1/groups/bad%20name/members/c1", null, 400);
+    String leases = "/v1/topics/{topic}/leases";
+    JsonNode leased = calls.expect("POST", leases, "/v1/topics/oa/leases",
+        "{\"group\":\"w\",\"max_records\":3,\"visibility_timeout_ms\":60000,\"max_wait_ms\":0}", 200);
+    assertEquals(3, leased.path("records").size());
+    String id0 = leased.path("records").get(0).path("lease_id").asText();
+    String id1 = leased.path("records").get(1).path("lease_id").asText();
+    String id2 = leased.path("records").get(2).path("lease_id").asText();
+    calls.expect("POST", leases, "/v1/topics/oa/leases", "{\"group\":\"w\",\"max_records\":0}", 400);
+    calls.expect("POST", leases, "/v1/topics/no-such-topic/leases", "{\"group\":\"w\"}", 404);
+    String extend = "/v1/topics/{topic}/leases/extend";
+    calls.expect("POST", extend, "/v1/topics/oa/leases/extend",
+        "{\"group\":\"w\",\"lease_ids\":[\"" + id0 + "\",\"1.0.0.1\"],\"visibility_timeout_ms\":120000}", 200);
+    calls.expect("POST", extend, "/v1/topics/oa/leases/extend", "{\"group\":\"w\",\"lease_ids\":[\"" + id0 + "\"]}", 400);
+    calls.expect("POST", extend, "/v1/topics/oa/leases/extend",
+        "{\"group\":\"nobody\",\"lease_ids\":[\"" + id0 + "\"],\"visibility_timeout_ms\":1000}", 404);
+    for (String action : List.of("acks", "releases", "rejects")) {
+      String template = "/v1/topics/{topic}/" + action;
+      String path = "/v1/topics/oa/" + action;
+      String id = action.equals("acks") ? id0 : action.equals("releases") ? id1 : id2;
+      calls.expect("POST", template, path, "{\"group\":\"w\",\"lease_ids\":[\"" + id + "\",\"1.0.0.1\"]}", 200);
+      calls.expect("POST", template, path, "{\"group\":\"w\",\"lease_ids\":[\"not-an-id\"]}", 400);
+      calls.expect("POST", template, path, "{\"group\":\"nobody\",\"lease_ids\":[\"" + id + "\"]}", 404);
+    }
 
     calls.expect("DELETE", topic, "/v1/topics/oa", null, 204);
     calls.expect("DELETE", topic, "/v1/topics/oa", null, 404);
