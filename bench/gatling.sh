@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gatling.sh -- run a Gatling HTTP load test against an ALREADY RUNNING dsync node.
 #
-#   bench/gatling.sh produce|fetch|<simulation class> [-Dname=value ...]
+#   bench/gatling.sh produce|fetch|mixed|<simulation class> [-Dname=value ...]
 #
 # It starts nothing: first start a node in another terminal, e.g.
 #
@@ -13,6 +13,8 @@
 #   bench/gatling.sh produce -Dusers=8 -Dduration=60          # write load
 #   bench/gatling.sh fetch                                    # read back what was produced
 #   bench/gatling.sh fetch -Dduration=30                      # read in a loop for 30 s
+#   bench/gatling.sh mixed -Dtopic=mixed                      # producers + lease/ack + fetch/commit at once
+#   bench/gatling.sh mixed -Dproducers=0 -DstreamConsumers=0  # lease+ack alone (produce records first)
 #   bench/gatling.sh produce -DbaseUrl=http://127.0.0.1:18181 -Dbatch=500 -DrecordBytes=256
 #
 # Properties (-D...; the simulations' docstrings have the details):
@@ -43,7 +45,8 @@ fi
 case "$1" in
     produce) sim=io.dsync.bench.gatling.ProduceSimulation ;;
     fetch) sim=io.dsync.bench.gatling.FetchSimulation ;;
-    -*) echo "gatling.sh: the first argument must be produce, fetch or a simulation class" >&2; exit 2 ;;
+    mixed) sim=io.dsync.bench.gatling.MixedSimulation ;;
+    -*) echo "gatling.sh: the first argument must be produce, fetch, mixed or a simulation class" >&2; exit 2 ;;
     *) sim="$1" ;;
 esac
 shift
