@@ -691,6 +691,14 @@ public final class RaftCore {
       // A pre-vote is granted on the log alone and changes nothing here.
       boolean grant = rv.term() > term && upToDate;
       outbox.add(new RequestVoteResponse(id, rv.from(), grant ? rv.term() : term, grant, true));
+      if (grant && role == Role.PRE_CANDIDATE && yieldsTo(rv, myLastTerm, myLastIndex)) {
+        // Two followers whose timeouts fired close together would both pass their pre-votes and
+        // then split the real vote, costing a whole extra election timeout. The one with the
+        // weaker claim (older log, or the same log and the larger id) stands down and restarts its
+        // timer: the other one, which it just granted, completes the election. Liveness only: a
+        // pre-vote changes no durable state (thesis §9.6).
+        becomeFollower(term, null);
+      }
       return;
     }
     boolean grant = rv.term() == term && (votedFor == null || votedFor.equals(rv.from())) && upToDate;
@@ -699,6 +707,20 @@ public final class RaftCore {
       electionElapsed = 0;
     }
     outbox.add(new RequestVoteResponse(id, rv.from(), term, grant, false));
+  }
+
+  /**
+   * @return whether the pre-candidate {@code rv.from()} has the stronger claim than this
+   *     pre-candidate: a more up-to-date log (Raft §5.4.1), or the same log and a smaller id
+   */
+  private boolean yieldsTo(RequestVote rv, long myLastTerm, long myLastIndex) {
+    if (rv.lastLogTerm() != myLastTerm) {
+      return rv.lastLogTerm() > myLastTerm;
+    }
+    if (rv.lastLogIndex() != myLastIndex) {
+      return rv.lastLogIndex() > myLastIndex;
+    }
+    return rv.from().compareTo(id) < 0;
   }
 
   private void handleVoteResponse(RequestVoteResponse r) {
