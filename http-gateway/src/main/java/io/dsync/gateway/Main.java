@@ -84,13 +84,18 @@ public final class Main implements Callable<Integer> {
         description = "Records one queue group may hold leased at once on one topic (env DSYNC_MAX_IN_FLIGHT_PER_GROUP; default ${DEFAULT-VALUE}).")
     int maxInFlightPerGroup;
 
+    @Option(names = "--state-wal", arity = "0..1", defaultValue = "${env:DSYNC_STATE_WAL:-true}",
+        description = "Write state-machine commits through RocksDB's WAL too (env DSYNC_STATE_WAL; default ${DEFAULT-VALUE}); "
+            + "false: the state is durable at memtable flushes and a restart replays the Raft log from there.")
+    boolean stateWal;
+
     @Override
     public Integer call() throws InterruptedException {
       NodeConfig config;
       try {
         config = new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost,
             raftPort, NodeConfig.parsePeers(peers), clusterSecret == null || clusterSecret.isEmpty() ? null : clusterSecret,
-            enableFaultInjection, join, maxInFlightPerGroup);
+            enableFaultInjection, join, maxInFlightPerGroup, stateWal);
       } catch (IllegalArgumentException e) {
         System.err.println("dsync: invalid configuration: " + e.getMessage());
         return 2;

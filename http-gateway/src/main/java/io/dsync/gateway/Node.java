@@ -50,7 +50,7 @@ public final class Node implements AutoCloseable {
         defaults.heartbeatTicks(), defaults.maxProposalQueue(), defaults.maxBatchBytes(), defaults.maxApplyQueue())
         .withAddresses(config.peerAddresses());
     StorageOptions d = StorageOptions.defaults();
-    StorageOptions storage = new StorageOptions(config.blockCacheBytes(), d.writeBufferBytes(), d.maxBackgroundJobs(), true);
+    StorageOptions storage = new StorageOptions(config.blockCacheBytes(), d.writeBufferBytes(), d.maxBackgroundJobs(), true, config.stateWal());
     Transport transport = transport(config, registry);
     Broker broker;
     try {

@@ -37,11 +37,15 @@ import java.util.List;
  * @param maxInFlightPerGroup records one queue group may hold leased at once on one topic
  *     ({@code DSYNC_MAX_IN_FLIGHT_PER_GROUP}, default 10,000; 1 to 1,000,000); the leader's
  *     value is the one applied ({@link io.dsync.broker.BrokerLimits#maxInFlightPerGroup()})
+ * @param stateWal whether state-machine commits also go through RocksDB's write-ahead log
+ *     ({@code DSYNC_STATE_WAL}, {@code --state-wal}, default true). Off, the state is durable at
+ *     memtable flushes only and a restart replays the Raft log from the flushed
+ *     {@code lastApplied}: fewer bytes written, a longer replay (StorageOptions#stateWal)
  */
 public record NodeConfig(
     String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
     String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
-    boolean join, int maxInFlightPerGroup) {
+    boolean join, int maxInFlightPerGroup, boolean stateWal) {
 
   /** The default of {@link #maxInFlightPerGroup}. */
   public static final int DEFAULT_MAX_IN_FLIGHT_PER_GROUP = 10_000;
@@ -60,7 +64,7 @@ public record NodeConfig(
       String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
       String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
     this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
-        clusterSecret, enableFaultInjection, false, DEFAULT_MAX_IN_FLIGHT_PER_GROUP);
+        clusterSecret, enableFaultInjection, false, DEFAULT_MAX_IN_FLIGHT_PER_GROUP, true);
   }
 
   /** A node that bootstraps its cluster from {@code peers} (does not join one). */
@@ -69,7 +73,7 @@ public record NodeConfig(
       String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
       int maxInFlightPerGroup) {
     this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
-        clusterSecret, enableFaultInjection, false, maxInFlightPerGroup);
+        clusterSecret, enableFaultInjection, false, maxInFlightPerGroup, true);
   }
 
   /** The settings before the fault-injection hook: with it off. */
@@ -200,12 +204,12 @@ public record NodeConfig(
   /** @return a copy with another port and data dir (for tests) */
   public NodeConfig withPortAndDir(int port, Path dir) {
     return new NodeConfig(nodeId, httpHost, port, dir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
-        peers, clusterSecret, enableFaultInjection, join, maxInFlightPerGroup);
+        peers, clusterSecret, enableFaultInjection, join, maxInFlightPerGroup, stateWal);
   }
 
   /** @return a copy with another {@link #maxInFlightPerGroup} (for tests) */
   public NodeConfig withMaxInFlightPerGroup(int n) {
     return new NodeConfig(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort,
-        peers, clusterSecret, enableFaultInjection, join, n);
+        peers, clusterSecret, enableFaultInjection, join, n, stateWal);
   }
 }
