@@ -868,7 +868,9 @@ public final class Broker implements AutoCloseable {
         continue;
       }
       try {
-        raft.propose(CommandCodec.tick()).whenComplete((r, t) -> tickInFlight.set(false));
+        // A bounded wait: should the tick's outcome never arrive, the next one is not blocked forever.
+        raft.propose(CommandCodec.tick()).orTimeout(limits.writeTimeoutMs(), TimeUnit.MILLISECONDS)
+            .whenComplete((r, t) -> tickInFlight.set(false));
       } catch (RuntimeException e) { // not the leader any more, overloaded, closing: try again later
         tickInFlight.set(false);
       }

@@ -85,6 +85,8 @@ public final class GroupCoordinator implements AutoCloseable {
   private final ConcurrentHashMap<SessionKey, Long> lastHeartbeatMs = new ConcurrentHashMap<>();
   /** Groups with a RemoveMembers proposal in flight (one at a time per group). */
   private final Set<String> removing = ConcurrentHashMap.newKeySet();
+  /** How long the sweeper waits for one RemoveMembers proposal before it may propose again, in ms. */
+  private static final long REMOVE_TIMEOUT_MS = 10_000;
   /** The term whose sessions {@link #lastHeartbeatMs} holds; -1 when not leading. Guarded by this. */
   private long sessionsTerm = -1;
   private volatile boolean closed;
@@ -278,7 +280,9 @@ public final class GroupCoordinator implements AutoCloseable {
       }
       if (!ids.isEmpty() && removing.add(g.getGroup())) {
         try {
+          // Bounded: a proposal whose outcome never arrives must not block this group's removals.
           proposals.add(raft.propose(CommandCodec.removeMembers(g.getGroup(), ids, incarnations, "session-timeout"))
+              .orTimeout(REMOVE_TIMEOUT_MS, java.util.concurrent.TimeUnit.MILLISECONDS)
               .whenComplete((r, t) -> removing.remove(g.getGroup())));
         } catch (RuntimeException e) { // deposed, overloaded or closing: the next pass tries again
           removing.remove(g.getGroup());

@@ -482,7 +482,7 @@ public final class RaftNode implements AutoCloseable {
             try {
               long index = mr.add() != null ? core.addLearner(mr.add()) : core.removeMember(mr.remove());
               mr.proposal().termHolder[0] = core.term();
-              pending.put(index, mr.proposal());
+              track(index, mr.proposal());
             } catch (RuntimeException e) {
               mr.proposal().future.completeExceptionally(e);
             }
@@ -527,7 +527,7 @@ public final class RaftNode implements AutoCloseable {
       long t = core.term();
       for (Proposal q : batch) {
         q.termHolder[0] = t;
-        pending.put(index++, q);
+        track(index++, q);
       }
     } catch (NotLeaderException e) {
       for (Proposal q : batch) {
@@ -538,6 +538,20 @@ public final class RaftNode implements AutoCloseable {
     commands.clear();
     if (!proposals.isEmpty()) {
       wake();
+    }
+  }
+
+  /**
+   * Waits for the entry at {@code index} to be applied for {@code p}. A proposal still waiting at
+   * that index belongs to an entry a later leader overwrote (this node lost leadership with it
+   * uncommitted and leads again): its outcome is known now — it failed — so its future must not
+   * be dropped silently (a caller waiting without a timeout would wait forever).
+   */
+  private void track(long index, Proposal p) {
+    Proposal old = pending.put(index, p);
+    if (old != null) {
+      old.future.completeExceptionally(
+          new NotLeaderException(null, "the entry at " + index + " was overwritten by another leader's"));
     }
   }
 
@@ -576,6 +590,24 @@ public final class RaftNode implements AutoCloseable {
     core.advance(rd);
   }
 
+  /**
+   * On a term change or a shorter log: proposals whose entries are no longer in the log (a new leader's shorter
+   * log replaced this node's uncommitted tail) failed; say so now rather than when — if ever —
+   * the log grows back to their index.
+   */
+  private void failTruncatedProposals() {
+    long last = core.lastIndex();
+    for (Long index : new ArrayList<>(pending.keySet())) {
+      if (index > last) {
+        Proposal p = pending.remove(index);
+        if (p != null) {
+          p.future.completeExceptionally(
+              new NotLeaderException(core.leaderId(), "the entry at " + index + " was discarded by a new leader"));
+        }
+      }
+    }
+  }
+
   /** Publishes the configuration when it changed, and points the transport at its members. */
   private void publishMembership() {
     if (core.configVersion() == publishedConfigVersion) {
@@ -606,6 +638,9 @@ public final class RaftNode implements AutoCloseable {
       log.info("node {} is now {} in term {}", config.nodeId(), r, core.term());
     }
     role = r;
+    if (core.term() != term || core.lastIndex() < lastIndex) {
+      failTruncatedProposals();
+    }
     term = core.term();
     leaderId = core.leaderId();
     commitIndex = core.commitIndex();

@@ -226,4 +226,55 @@ class GrpcRaftClusterTest {
       assertEquals(0, m.transport().stats().authRefusals());
     }
   }
+
+  /**
+   * A leader cut off with uncommitted entries, whose tail the new leader's shorter log replaces,
+   * must fail those proposals once it learns of the new term — not leave them waiting until the
+   * log grows back to their indexes, which in an idle cluster is never (a proposer without a
+   * timeout, like the broker's ticker, would wait forever).
+   */
+  @Test
+  void proposalsOfADeposedLeaderFailWhenANewLeadersShorterLogReplacesThem() throws Exception {
+    List<Member> all = new ArrayList<>();
+    for (String id : IDS) {
+      all.add(start(id));
+    }
+    connectAndStart(all);
+    propose("a", 5);
+    Member old = awaitLeader();
+    String oldId = old.node().config().nodeId();
+    List<String> others = IDS.stream().filter(id -> !id.equals(oldId)).toList();
+    old.transport().isolate(java.util.Set.copyOf(others));
+    for (String id : others) {
+      members.get(id).transport().isolate(java.util.Set.of(oldId));
+    }
+    long oldLast = old.node().lastIndex();
+    List<CompletableFuture<Object>> stranded = new ArrayList<>();
+    for (int i = 0; i < 5; i++) { // pipelined beyond anything the majority will write
+      stranded.add(old.node().propose(("stranded" + i).getBytes(UTF_8)));
+    }
+    await("the stranded entries are in the old leader's log", () -> old.node().lastIndex() >= oldLast + 5);
+    await("the majority elects a new leader", () -> others.stream()
+        .anyMatch(id -> members.get(id).node().role() == Role.LEADER));
+    // Heal; nobody writes: the new leader's log ends at its no-op, below the stranded indexes.
+    old.transport().heal();
+    for (String id : others) {
+      members.get(id).transport().heal();
+    }
+    for (CompletableFuture<Object> f : stranded) {
+      try {
+        f.get(20, TimeUnit.SECONDS);
+        fail("a stranded proposal succeeded although its entry was never committed");
+      } catch (java.util.concurrent.ExecutionException e) {
+        assertEquals(io.dsync.raft.NotLeaderException.class, e.getCause().getClass(), e.toString());
+      }
+    }
+    List<String> none = new ArrayList<>();
+    for (Member m : members.values()) {
+      synchronized (m.machine().commands) {
+        m.machine().commands.stream().filter(c -> c.startsWith("stranded")).forEach(none::add);
+      }
+    }
+    assertEquals(List.of(), none, "no stranded command may be applied anywhere");
+  }
 }
