@@ -99,6 +99,8 @@ public final class Broker implements AutoCloseable {
   private final RaftNode raft;
   private final BrokerLimits limits;
   private final Map<String, CompletableFuture<Void>> topicWaiters = new ConcurrentHashMap<>();
+  /** Per (topic id, queue group): the woken long-poll lease in flight, which the group's other woken pollers wait for. */
+  private final Map<String, CompletableFuture<Void>> wokenLeases = new ConcurrentHashMap<>();
   private final Map<Integer, ConsistentHashRing<Integer>> rings = new ConcurrentHashMap<>();
   private final AtomicInteger roundRobin = new AtomicInteger();
   private final long readyAtIndex;
@@ -406,6 +408,7 @@ public final class Broker implements AutoCloseable {
     }
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(maxWaitMs);
     view(topic); // an unknown topic must not leave a waiter behind
+    boolean woken = false;
     while (true) {
       if (closed) {
         throw new BrokerException(ErrorKind.NO_LEADER, "the node is shutting down");
@@ -414,8 +417,35 @@ public final class Broker implements AutoCloseable {
       TopicView v = view(topic);
       long remaining = deadline - System.nanoTime();
       if (topics.queue().mayLease(v.meta().getId(), group, limits.maxInFlightPerGroup())) {
-        QueueState.Leased leased = (QueueState.Leased) write(
-            CommandCodec.lease(topic, group, maxRecords, visibilityTimeoutMs, limits.maxInFlightPerGroup()));
+        // Woken pollers of one group go one at a time: a single new record must not make every
+        // idle worker of the group propose (and fsync) a lease of which all but one come back empty.
+        String key = v.meta().getId() + "/" + group;
+        CompletableFuture<Void> mine = null;
+        if (woken) {
+          mine = new CompletableFuture<>();
+          CompletableFuture<Void> other = wokenLeases.putIfAbsent(key, mine);
+          if (other != null) {
+            try {
+              other.get(Math.max(deadline - System.nanoTime(), 0), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+              // the deadline passed: the loop answers with what is there
+            }
+            if (System.nanoTime() >= deadline) {
+              return List.of();
+            }
+            continue;
+          }
+        }
+        QueueState.Leased leased;
+        try {
+          leased = (QueueState.Leased) write(
+              CommandCodec.lease(topic, group, maxRecords, visibilityTimeoutMs, limits.maxInFlightPerGroup()));
+        } finally {
+          if (mine != null) {
+            wokenLeases.remove(key, mine);
+            mine.complete(null);
+          }
+        }
         List<LeasedRecord> out = new ArrayList<>(leased.deliveries().size());
         for (QueueState.Delivery d : leased.deliveries()) {
           FetchedRecord r = topics.readRecord(leased.topicId(), d.partition(), d.offset());
@@ -435,6 +465,7 @@ public final class Broker implements AutoCloseable {
       } catch (TimeoutException | ExecutionException e) {
         // deadline reached: the loop answers with what is there
       }
+      woken = true;
     }
   }
 

@@ -202,6 +202,27 @@ class LeaseApiTest {
   }
 
   @Test
+  void oneRecordWakesManyPollersOfAGroupButOnlyOneLeaseIsWritten() throws Exception {
+    n.createTopic("herd", 1);
+    int pollers = 8;
+    List<CompletableFuture<JsonNode>> polls = new java.util.ArrayList<>();
+    for (int i = 0; i < pollers; i++) {
+      polls.add(CompletableFuture.supplyAsync(
+          () -> lease("herd", "{\"group\":\"workers\",\"max_wait_ms\":3000}")));
+    }
+    TestNode.sleep(300); // usually all are waiting by now; a late one finds nothing or the record
+    long before = lastIndex();
+    n.produce("herd", "{\"records\":[{\"value\":\"only one\"}]}");
+    int delivered = 0;
+    for (CompletableFuture<JsonNode> p : polls) {
+      delivered += p.get(30, TimeUnit.SECONDS).size();
+    }
+    assertEquals(1, delivered, "the record goes to exactly one poller");
+    // The produce, and the one lease that found the record: not one lease entry per poller.
+    assertEquals(before + 2, lastIndex(), "one lease entry for the woken group, not " + pollers);
+  }
+
+  @Test
   void aGroupHoldsAtMostTheConfiguredNumberOfLeasedRecords() {
     n.createTopic("capped", 2);
     n.produce("capped", "{\"records\":[" + "{\"value\":1},".repeat(7) + "{\"value\":1}]}");
