@@ -41,6 +41,7 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code queue_index}: (topic id 8, 9 - priority 1, entry index 8, position in the entry
  *       4) → (partition 4, offset 8); one entry per produced record, written at produce, so that
  *       byte order is lease order: priority descending, then log order across partitions;
+ *       deleted with its record by retention ({@link #dropIndexEntries});
  *   <li>{@code queue_groups}: (topic id 8, group) → {@link QueueGroup}: per priority, the last
  *       index key handed out to the group (its cursor);
  *   <li>{@code queue_leases}: (topic id 8, group, 0, partition 4, offset 8) → {@link QueueLease}:

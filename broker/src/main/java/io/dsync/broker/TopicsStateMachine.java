@@ -40,14 +40,15 @@ import org.slf4j.LoggerFactory;
 /**
  * The topics state machine: topics with partitions, records with offsets, consumer groups'
  * committed offsets, (delegated) consumer-group membership ({@link ConsumerGroups}),
- * idempotent producers' windows ({@link ProducerWindows}) and queue consumption ({@link
- * QueueState}: leases, acks, priorities, dead letters).
+ * idempotent producers' windows ({@link ProducerWindows}), queue consumption ({@link
+ * QueueState}: leases, acks, priorities, dead letters) and retention ({@link Retention}: the
+ * oldest records removed by time and bytes at ticks).
  *
  * <p>State lives in these column families, written in one batch with {@code lastApplied}
  * ({@code groups}, {@code producers} and the {@code queue_*} ones are described on their classes):
  * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
- * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
- * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
+ * {@link PartitionMeta}: log start offset, end offset, retained bytes), {@code records} (topic
+ * id, partition, offset → {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
  * partition → committed offset and the topic's id). A topic's id is the index of the entry that
  * created it, so a topic deleted and created again never sees the old records, nor the offsets
  * groups committed on the old topic (they stay on disk, keyed by name, but carry the old id).
