@@ -25,10 +25,11 @@ import java.util.TreeSet;
  * <p><b>When.</b> Only in apply, at a {@code Tick} entry, at the entry's timestamp ({@link
  * #enforce}); nothing else removes records. The leader proposes ticks when its clock passes
  * {@link TopicsStateMachine#nextDeadlineMs()}, to which this contributes {@link #nextDeadlineMs()}:
- * the oldest retained record's timestamp + {@code retention_ms} + {@link #CHECK_INTERVAL_MS} over
- * all time-retained partitions, {@link #CHECK_INTERVAL_MS} after a partition first grew past its
- * byte bound, or at once while a previous tick ran out of budget. So a topic with steady traffic
- * causes about one tick per second, and an idle one none.
+ * the earliest due over all partitions — the oldest retained record's timestamp + {@code
+ * retention_ms}, or the time a partition grew past its byte bound, or the time an ack released a
+ * pin — but not earlier than {@link #CHECK_INTERVAL_MS} after the last tick applied; and at once
+ * while a previous tick ran out of budget. So steady traffic causes at most about one tick per
+ * second, and an idle topic none.
  *
  * <p><b>Bounded work.</b> One tick examines at most {@link #MAX_RECORDS_PER_TICK} records and
  * {@link #MAX_BYTES_PER_TICK} bytes of record values over all partitions; the rest waits for the
@@ -65,10 +66,10 @@ final class Retention {
   static final long MAX_BYTES_PER_TICK = 8L << 20;
 
   /**
-   * How late the leader may propose a tick for retention, in ms: records are removed between
-   * {@code retention_ms} and {@code retention_ms} + this (+ the leader's tick check) after their
-   * timestamp, and a partition over its byte bound is cut within this, so that steady traffic
-   * causes about one tick per second rather than one per produce.
+   * The least time between two ticks that retention asks for, in ms (unless a tick ran out of
+   * budget): a record is removed at its due, or up to this much later when a tick ran shortly
+   * before, so that steady traffic causes about one tick per second rather than one per produce
+   * or ack.
    */
   static final long CHECK_INTERVAL_MS = 1000;
 
@@ -112,9 +113,14 @@ final class Retention {
   private final TreeSet<PartitionRef> overBytes = new TreeSet<>();
   /** Partitions held back by a record in flight for a queue group: the record's offset. */
   private final TreeMap<PartitionRef, Long> pinned = new TreeMap<>();
-  /** Deadline hint for byte retention (ms), or {@link Long#MAX_VALUE}. */
-  private long bytesCheckMs = Long.MAX_VALUE;
-  /** Deadline hint to continue at once: a tick ran out of budget, or a pin was released. */
+  /**
+   * Deadline hint (ms) besides the time dues: a partition grew past its byte bound, or a pin was
+   * released; {@link Long#MAX_VALUE} for none.
+   */
+  private long wantedAtMs = Long.MAX_VALUE;
+  /** The timestamp of the last tick applied (not persisted: a hint). */
+  private long lastTickMs = Long.MIN_VALUE;
+  /** Deadline hint to continue at once, not rate-limited: the last tick ran out of budget. */
   private long continueAtMs = Long.MAX_VALUE;
   private volatile long nextDeadlineMs = Long.MAX_VALUE;
   private volatile long removedRecords;
@@ -156,17 +162,20 @@ final class Retention {
         }
       }
     }
-    bytesCheckMs = overBytes.isEmpty() ? Long.MAX_VALUE : Long.MIN_VALUE;
+    wantedAtMs = overBytes.isEmpty() ? Long.MAX_VALUE : Long.MIN_VALUE;
     publish();
   }
 
   /** Publishes the deadline hint and the pinned count after a batch. Apply thread. */
   void publish() {
-    long h = Math.min(bytesCheckMs, continueAtMs);
+    long h = wantedAtMs;
     if (!timeDue.isEmpty()) {
-      h = Math.min(h, plus(timeDue.first().dueMs(), CHECK_INTERVAL_MS));
+      h = Math.min(h, timeDue.first().dueMs());
     }
-    nextDeadlineMs = h;
+    if (h != Long.MAX_VALUE) {
+      h = Math.max(h, plus(lastTickMs, CHECK_INTERVAL_MS)); // at most one retention tick a second...
+    }
+    nextDeadlineMs = Math.min(h, continueAtMs); // ...unless the last one ran out of budget
     pinnedPartitions = pinned.size();
   }
 
@@ -214,7 +223,7 @@ final class Retention {
     }
     long b = v.meta().getRetentionBytes();
     if (b > 0 && v.retainedBytes()[partition] > b && overBytes.add(ref)) {
-      bytesCheckMs = Math.min(bytesCheckMs, plus(timestampMs, CHECK_INTERVAL_MS));
+      wantedAtMs = Math.min(wantedAtMs, timestampMs);
     }
   }
 
@@ -234,7 +243,7 @@ final class Retention {
     pinned.remove(ref);
     TopicView v = views.get(topicId);
     arm(v, ref, firstTimestampMs.get(ref));
-    continueAtMs = Math.min(continueAtMs, nowMs);
+    wantedAtMs = Math.min(wantedAtMs, nowMs); // ask for a tick (rate-limited by the check interval)
   }
 
   /**
@@ -249,6 +258,7 @@ final class Retention {
   int enforce(Apply a, long nowMs) {
     Budget budget = new Budget();
     continueAtMs = Long.MAX_VALUE;
+    lastTickMs = nowMs;
     int removed = 0;
     TreeSet<PartitionRef> done = new TreeSet<>();
     List<Due> byTime = new ArrayList<>(timeDue.headSet(new Due(nowMs, new PartitionRef(Long.MAX_VALUE, Integer.MAX_VALUE))));
@@ -272,7 +282,7 @@ final class Retention {
     if (more) {
       continueAtMs = nowMs;
     }
-    bytesCheckMs = overBytes.isEmpty() ? Long.MAX_VALUE : more ? nowMs : plus(nowMs, CHECK_INTERVAL_MS);
+    wantedAtMs = overBytes.isEmpty() ? Long.MAX_VALUE : nowMs;
     return removed;
   }
 
