@@ -362,7 +362,7 @@ final class QueueState {
         g.cursors[p] = ik;
         cursorMoved = true;
         if (ref.offset() < v.startOffsets()[ref.partition()]) {
-          continue; // removed by retention before any lease: nothing to hand out
+          continue; // removed by retention, index entry kept (stored before records carried its key)
         }
         InFlight f = new InFlight(ref, ik);
         g.inFlight.put(ref, f);

@@ -322,6 +322,9 @@ final class Retention {
         newStart = Bytes.getLong(kv.key(), 12) + 1;
         gone.add(h);
       }
+      if (nextFirst == null && newStart < limit) {
+        budget.bytes = 0; // the scan stopped short of a record that would pass the byte budget
+      }
     }
     if (newStart > start) {
       a.batch.deleteRange(recordsCf, TopicsStateMachine.recordKey(id, p, start),
