@@ -323,7 +323,9 @@ public final class Broker implements AutoCloseable {
    * @param maxWaitMs 0 to {@link BrokerLimits#maxWaitMs()}
    * @return the records, the next offset and the high watermark
    * @throws BrokerException BAD_REQUEST, NOT_FOUND, OFFSET_OUT_OF_RANGE (with
-   *     {@code earliest_offset} and {@code latest_offset})
+   *     {@code earliest_offset} and {@code latest_offset}: the partition's log start offset and
+   *     end offset) when {@code offset} is below the start (retention removed it, also while the
+   *     read ran) or above the end
    * @throws InterruptedException if the waiting thread is interrupted
    */
   public FetchResult fetch(String topic, int partition, long offset, int maxRecords, long maxWaitMs)
@@ -351,13 +353,16 @@ public final class Broker implements AutoCloseable {
       long start = v.startOffsets()[partition];
       long end = v.endOffsets()[partition];
       if (offset < start || offset > end) {
-        throw new BrokerException(ErrorKind.OFFSET_OUT_OF_RANGE,
-            "offset " + offset + " is outside [" + start + ", " + end + "] of " + topic + "/" + partition,
-            Map.of("earliest_offset", start, "latest_offset", end));
+        throw outOfRange(topic, partition, offset, start, end);
       }
       long remaining = deadline - System.nanoTime();
       if (offset < end || changed == null || remaining <= 0) {
         List<FetchedRecord> records = topics.read(v, partition, offset, maxRecords, limits.maxFetchBytes());
+        if (offset < end && (records.isEmpty() || records.get(0).offset() != offset)) {
+          // Retention removed the offset between the view and the read: answer as Kafka does.
+          TopicView now = view(topic);
+          throw outOfRange(topic, partition, offset, now.startOffsets()[partition], now.endOffsets()[partition]);
+        }
         long next = records.isEmpty() ? offset : records.get(records.size() - 1).offset() + 1;
         return new FetchResult(records, next, end);
       }
@@ -367,6 +372,25 @@ public final class Broker implements AutoCloseable {
         // deadline reached: the loop answers with what is there
       }
     }
+  }
+
+  /**
+   * The 416 {@code offset-out-of-range} refusal of a fetch: below {@code start} (retention removed
+   * it) or above {@code end} (not written yet).
+   */
+  private static BrokerException outOfRange(String topic, int partition, long offset, long start, long end) {
+    String why = offset < start ? " (retention removed the records before " + start + ")" : "";
+    return new BrokerException(ErrorKind.OFFSET_OUT_OF_RANGE,
+        "offset " + offset + " is outside [" + start + ", " + end + "] of " + topic + "/" + partition + why,
+        Map.of("earliest_offset", start, "latest_offset", end));
+  }
+
+  /**
+   * @return what retention removed on this node since it started, and how many partitions
+   *     in-flight queue records hold back (docs/architecture.md, "Retention"); any thread
+   */
+  public Model.RetentionStats retentionStats() {
+    return topics.retention().stats();
   }
 
   // ------------------------------------------------------------------ queue consumption

@@ -254,24 +254,104 @@ public final class CommandCodec {
 
   /**
    * Builds the stored form of a record ({@link StoredRecord}) from its already encoded
-   * {@link Record} bytes, without decoding them.
+   * {@link Record} bytes, without decoding them, with no priority-index key (as records were
+   * stored before retention existed).
    *
    * @param timestampMs the entry's timestamp
    * @param record an encoded {@link Record}
    * @return the encoded {@link StoredRecord}
    */
   public static byte[] storedRecord(long timestampMs, ByteString record) {
+    return storedRecord(timestampMs, record, 0, 0, 0);
+  }
+
+  /**
+   * Builds the stored form of a record ({@link StoredRecord}) from its already encoded
+   * {@link Record} bytes, without decoding them: protobuf's encoding (fields in number order, zero
+   * index fields left out) except that the timestamp is always written.
+   *
+   * @param timestampMs the entry's timestamp
+   * @param record an encoded {@link Record}
+   * @param priority the record's priority, 0-9 (its priority-index key, with the next two)
+   * @param entryIndex the index of the entry that appended it, {@code >= 1}; 0 for none
+   * @param position its position among the records that entry appended to the topic
+   * @return the encoded {@link StoredRecord}
+   */
+  public static byte[] storedRecord(long timestampMs, ByteString record, int priority, long entryIndex, int position) {
     int size = CodedOutputStream.computeInt64Size(1, timestampMs) + CodedOutputStream.computeBytesSize(2, record);
+    if (priority != 0) {
+      size += CodedOutputStream.computeUInt32Size(3, priority);
+    }
+    if (entryIndex != 0) {
+      size += CodedOutputStream.computeInt64Size(4, entryIndex);
+    }
+    if (position != 0) {
+      size += CodedOutputStream.computeUInt32Size(5, position);
+    }
     byte[] out = new byte[size];
     CodedOutputStream cos = CodedOutputStream.newInstance(out);
     try {
       cos.writeInt64(1, timestampMs);
       cos.writeBytes(2, record);
+      if (priority != 0) {
+        cos.writeUInt32(3, priority);
+      }
+      if (entryIndex != 0) {
+        cos.writeInt64(4, entryIndex);
+      }
+      if (position != 0) {
+        cos.writeUInt32(5, position);
+      }
       cos.checkNoSpaceLeft();
     } catch (IOException e) {
       throw new IllegalStateException("sizing bug in storedRecord", e);
     }
     return out;
+  }
+
+  /**
+   * What retention needs of a stored record, read without decoding the record itself.
+   *
+   * @param timestampMs when the leader appended it, ms since the epoch
+   * @param priority its priority (with {@code entryIndex} and {@code position}: its key in the
+   *     queue's priority index)
+   * @param entryIndex the appending entry's index; 0 if the record was stored without its index key
+   * @param position its position among the records that entry appended to the topic
+   */
+  public record StoredHeader(long timestampMs, int priority, long entryIndex, int position) {
+    /** @return whether the record carries its priority-index key */
+    public boolean hasIndexKey() {
+      return entryIndex != 0;
+    }
+  }
+
+  /**
+   * Reads a stored record's timestamp and priority-index key, skipping the record bytes.
+   *
+   * @param bytes an encoded {@link StoredRecord}
+   * @return its header
+   * @throws UnsupportedCommandException if the bytes do not parse
+   */
+  public static StoredHeader storedHeader(byte[] bytes) {
+    com.google.protobuf.CodedInputStream in = com.google.protobuf.CodedInputStream.newInstance(bytes);
+    long ts = 0;
+    int priority = 0;
+    long entry = 0;
+    int position = 0;
+    try {
+      for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
+        switch (tag) {
+          case (1 << 3) -> ts = in.readInt64();
+          case (3 << 3) -> priority = in.readUInt32();
+          case (4 << 3) -> entry = in.readInt64();
+          case (5 << 3) -> position = in.readUInt32();
+          default -> in.skipField(tag);
+        }
+      }
+    } catch (IOException e) {
+      throw new UnsupportedCommandException("undecodable stored record: " + e.getMessage());
+    }
+    return new StoredHeader(ts, priority, entry, position);
   }
 
   /**

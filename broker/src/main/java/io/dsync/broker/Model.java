@@ -123,4 +123,17 @@ public final class Model {
    * @param extended for an extend, each extended lease with its new expiry; empty otherwise
    */
   public record LeaseOutcome(int settled, int deadLettered, List<String> unknown, List<ExtendedLease> extended) {}
+
+  /**
+   * What retention did on one node since it started (each node counts what it applies itself;
+   * not persisted). Retention: docs/architecture.md, "Retention".
+   *
+   * @param removedRecords records removed by retention
+   * @param removedBytes their bytes, as {@code retention_bytes} counts them (stored value lengths)
+   * @param undeliveredRecords (record, queue group) pairs where retention removed a record that
+   *     the group — existing at the time — had not yet leased: records that group never receives
+   * @param pinnedPartitions partitions whose retention is held back right now by a record in
+   *     flight for some queue group (as of the last tick; 0 after a restart until a tick)
+   */
+  public record RetentionStats(long removedRecords, long removedBytes, long undeliveredRecords, int pinnedPartitions) {}
 }

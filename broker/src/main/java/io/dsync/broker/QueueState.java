@@ -41,6 +41,7 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code queue_index}: (topic id 8, 9 - priority 1, entry index 8, position in the entry
  *       4) → (partition 4, offset 8); one entry per produced record, written at produce, so that
  *       byte order is lease order: priority descending, then log order across partitions;
+ *       deleted with its record by retention ({@link #dropIndexEntries});
  *   <li>{@code queue_groups}: (topic id 8, group) → {@link QueueGroup}: per priority, the last
  *       index key handed out to the group (its cursor);
  *   <li>{@code queue_leases}: (topic id 8, group, 0, partition 4, offset 8) → {@link QueueLease}:
@@ -361,7 +362,7 @@ final class QueueState {
         g.cursors[p] = ik;
         cursorMoved = true;
         if (ref.offset() < v.startOffsets()[ref.partition()]) {
-          continue; // removed by retention before any lease: nothing to hand out
+          continue; // removed by retention, index entry kept (stored before records carried its key)
         }
         InFlight f = new InFlight(ref, ik);
         g.inFlight.put(ref, f);
@@ -524,12 +525,16 @@ final class QueueState {
     return false;
   }
 
-  /** The record is done for the group: no entry left (it is behind the cursor). */
+  /**
+   * The record is done for the group: no entry left (it is behind the cursor). If it held the
+   * partition's retention back, retention may move past it now.
+   */
   private void forget(Apply a, Group g, InFlight f) {
     g.inFlight.remove(f.ref);
     g.available.remove(f.index);
     a.batch.delete(leasesCf, leaseKey(g.key, f.ref));
     touched.add(g.key);
+    topics.retention().unpinned(g.key.topicId(), f.ref.partition(), f.ref.offset(), a.entry.timestampMs());
   }
 
   /**
@@ -585,6 +590,54 @@ final class QueueState {
 
   private static io.dsync.broker.proto.Header header(String key, String value) {
     return io.dsync.broker.proto.Header.newBuilder().setKey(key).setValue(value).build();
+  }
+
+  /**
+   * The lowest offset of a partition that some queue group has in flight ({@code LEASED} or
+   * {@code AVAILABLE} again): retention must not move the partition's start offset past it.
+   * Apply thread.
+   *
+   * @return that offset, or {@link Long#MAX_VALUE} if no group has a record of the partition in
+   *     flight
+   */
+  long lowestInFlight(long topicId, int partition) {
+    long lowest = Long.MAX_VALUE;
+    RecordRef first = new RecordRef(partition, Long.MIN_VALUE);
+    for (Group g : groups.subMap(new GroupKey(topicId, ""), true, new GroupKey(topicId + 1, ""), false).values()) {
+      RecordRef r = g.inFlight.ceilingKey(first);
+      if (r != null && r.partition() == partition) {
+        lowest = Math.min(lowest, r.offset());
+      }
+    }
+    return lowest;
+  }
+
+  /**
+   * Retention removed records: deletes their priority-index entries (records stored without
+   * their index key keep theirs; a lease skips them) and counts, for each record, the queue groups
+   * of the topic that had not yet leased it — their cursor of the record's priority had not
+   * reached it. None of the records is in flight ({@link #lowestInFlight}). Apply thread.
+   *
+   * @param removed the removed records' stored headers
+   * @return the number of (record, group) pairs where the group never got the record
+   */
+  int dropIndexEntries(Apply a, long topicId, List<CommandCodec.StoredHeader> removed) {
+    var of = groups.subMap(new GroupKey(topicId, ""), true, new GroupKey(topicId + 1, ""), false).values();
+    int undelivered = 0;
+    for (CommandCodec.StoredHeader h : removed) {
+      if (!h.hasIndexKey()) {
+        continue;
+      }
+      a.batch.delete(indexCf, indexKey(topicId, h.priority(), h.entryIndex(), h.position()));
+      IndexKey k = new IndexKey(h.priority(), h.entryIndex(), h.position());
+      for (Group g : of) {
+        IndexKey cursor = g.cursors[h.priority()];
+        if (cursor == null || cursor.compareTo(k) < 0) {
+          undelivered++;
+        }
+      }
+    }
+    return undelivered;
   }
 
   /** Deletes every queue entry of a deleted topic incarnation, in the batch and in memory. */

@@ -40,14 +40,15 @@ import org.slf4j.LoggerFactory;
 /**
  * The topics state machine: topics with partitions, records with offsets, consumer groups'
  * committed offsets, (delegated) consumer-group membership ({@link ConsumerGroups}),
- * idempotent producers' windows ({@link ProducerWindows}) and queue consumption ({@link
- * QueueState}: leases, acks, priorities, dead letters).
+ * idempotent producers' windows ({@link ProducerWindows}), queue consumption ({@link
+ * QueueState}: leases, acks, priorities, dead letters) and retention ({@link Retention}: the
+ * oldest records removed by time and bytes at ticks).
  *
  * <p>State lives in these column families, written in one batch with {@code lastApplied}
  * ({@code groups}, {@code producers} and the {@code queue_*} ones are described on their classes):
  * {@code topics} (name → {@link TopicMeta}), {@code partitions} (topic id, partition →
- * {@link PartitionMeta}: start and end offset), {@code records} (topic id, partition, offset →
- * {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
+ * {@link PartitionMeta}: log start offset, end offset, retained bytes), {@code records} (topic
+ * id, partition, offset → {@code StoredRecord}; BlobDB on, since values are large) and {@code offsets} (group, topic,
  * partition → committed offset and the topic's id). A topic's id is the index of the entry that
  * created it, so a topic deleted and created again never sees the old records, nor the offsets
  * groups committed on the old topic (they stay on disk, keyed by name, but carry the old id).
@@ -82,8 +83,22 @@ public final class TopicsStateMachine implements StateMachine {
           QueueState.COLUMN_FAMILIES.get(1),
           QueueState.COLUMN_FAMILIES.get(2));
 
-  /** An immutable view of one topic, replaced whenever a batch changes it. */
-  record TopicView(TopicMeta meta, long[] startOffsets, long[] endOffsets) {
+  /**
+   * A view of one topic: readers get immutable copies, published after each batch; apply mutates
+   * its working view's arrays in place.
+   *
+   * @param meta the topic's settings
+   * @param startOffsets per partition, the log start offset (the first record retention kept)
+   * @param endOffsets per partition, the offset the next record gets
+   * @param retainedBytes per partition, the bytes of the records in {@code [start, end)} as
+   *     {@link Retention} counts them (stored value lengths)
+   */
+  record TopicView(TopicMeta meta, long[] startOffsets, long[] endOffsets, long[] retainedBytes) {
+    /** @return a copy for readers */
+    TopicView copy() {
+      return new TopicView(meta, startOffsets.clone(), endOffsets.clone(), retainedBytes.clone());
+    }
+
     TopicInfo info() {
       List<PartitionInfo> ps = new ArrayList<>(endOffsets.length);
       for (int p = 0; p < endOffsets.length; p++) {
@@ -125,6 +140,12 @@ public final class TopicsStateMachine implements StateMachine {
       this.batch = batch;
     }
 
+    /** Marks a partition whose offsets or retained bytes changed: its metadata is written at the end of the batch. */
+    void touch(TopicView v, int partition) {
+      touched.computeIfAbsent(v.meta().getId(), k -> new Touched(v, new TreeSet<>())).partitions().add(partition);
+      changed.add(v.meta().getName());
+    }
+
     /** @return the next index position for a record this entry appends outside a produce */
     int nextPosition() {
       return appended++;
@@ -160,6 +181,7 @@ public final class TopicsStateMachine implements StateMachine {
   private final ConsumerGroups groups;
   private final ProducerWindows producers;
   private final QueueState queue;
+  private final Retention retention;
 
   /**
    * Recovers the state machine from its column families.
@@ -183,6 +205,7 @@ public final class TopicsStateMachine implements StateMachine {
     this.offsetsCf = store.column("offsets");
     this.onTopicsChanged = onTopicsChanged;
     this.queue = new QueueState(store, this);
+    this.retention = new Retention(store, queue);
     load();
   }
 
@@ -193,23 +216,44 @@ public final class TopicsStateMachine implements StateMachine {
       TopicMeta meta = parseMeta(kv.value());
       long[] start = new long[meta.getPartitions()];
       long[] end = new long[meta.getPartitions()];
+      long[] bytes = new long[meta.getPartitions()];
       for (int p = 0; p < meta.getPartitions(); p++) {
         byte[] v = partitionsCf.get(partitionKey(meta.getId(), p));
         if (v != null) {
           PartitionMeta pm = parsePartition(v);
           start[p] = pm.getStartOffset();
           end[p] = pm.getEndOffset();
+          // Metadata written before retention existed has no byte count: sum the records once.
+          bytes[p] = pm.hasRetainedBytes() ? pm.getRetainedBytes() : storedBytes(meta.getId(), p, start[p], end[p]);
         }
       }
-      working.put(meta.getName(), new TopicView(meta, start, end));
+      working.put(meta.getName(), new TopicView(meta, start, end, bytes));
     }
     published.keySet().retainAll(working.keySet());
     // Readers get copies: apply advances the working arrays in place before it commits.
-    working.forEach((name, v) -> published.put(name, new TopicView(v.meta(), v.startOffsets().clone(),
-        v.endOffsets().clone())));
+    working.forEach((name, v) -> published.put(name, v.copy()));
     TreeMap<Long, String> names = new TreeMap<>();
     working.forEach((name, v) -> names.put(v.meta().getId(), name));
     queue.load(names);
+    retention.load(working.values());
+  }
+
+  /** @return the summed value lengths of a partition's records in {@code [start, end)} */
+  private long storedBytes(long topicId, int partition, long start, long end) {
+    long sum = 0;
+    long from = start;
+    while (from < end) {
+      List<KeyValue> kvs = recordsCf.scan(recordKey(topicId, partition, from), recordKey(topicId, partition, end),
+          10_000, 64L << 20);
+      if (kvs.isEmpty()) {
+        break;
+      }
+      for (KeyValue kv : kvs) {
+        sum += kv.value().length;
+      }
+      from = Bytes.getLong(kvs.get(kvs.size() - 1).key(), 12) + 1;
+    }
+    return sum;
   }
 
   /**
@@ -291,13 +335,14 @@ public final class TopicsStateMachine implements StateMachine {
     groups.publish();
     producers.committed();
     queue.publish();
+    retention.publish();
     TreeSet<String> changed = a.changed;
     for (String name : changed) {
       TopicView v = working.get(name);
       if (v == null) {
         published.remove(name);
       } else {
-        published.put(name, new TopicView(v.meta(), v.startOffsets().clone(), v.endOffsets().clone()));
+        published.put(name, v.copy());
       }
     }
     if (!changed.isEmpty()) {
@@ -306,7 +351,7 @@ public final class TopicsStateMachine implements StateMachine {
     return results;
   }
 
-  /** Writes the metadata of the partitions whose end offsets moved, and forgets them. */
+  /** Writes the metadata of the partitions whose offsets or retained bytes changed, and forgets them. */
   private void writeTouched(Apply a) {
     for (Touched t : a.touched.values()) {
       TopicView v = t.view();
@@ -314,7 +359,8 @@ public final class TopicsStateMachine implements StateMachine {
         continue; // deleted later in this batch (and maybe recreated): its partitions went with it
       }
       for (int p : t.partitions()) {
-        a.batch.put(partitionsCf, partitionKey(v.meta().getId(), p), partitionMeta(v.startOffsets()[p], v.endOffsets()[p]));
+        a.batch.put(partitionsCf, partitionKey(v.meta().getId(), p),
+            partitionMeta(v.startOffsets()[p], v.endOffsets()[p], v.retainedBytes()[p]));
       }
     }
     a.touched.clear();
@@ -347,10 +393,12 @@ public final class TopicsStateMachine implements StateMachine {
   private TopicView createView(Apply a, TopicMeta meta) {
     a.batch.put(topicsCf, utf8(meta.getName()), meta.toByteArray());
     for (int p = 0; p < meta.getPartitions(); p++) {
-      a.batch.put(partitionsCf, partitionKey(meta.getId(), p), partitionMeta(0, 0));
+      a.batch.put(partitionsCf, partitionKey(meta.getId(), p), partitionMeta(0, 0, 0));
     }
-    TopicView v = new TopicView(meta, new long[meta.getPartitions()], new long[meta.getPartitions()]);
+    int n = meta.getPartitions();
+    TopicView v = new TopicView(meta, new long[n], new long[n], new long[n]);
     working.put(meta.getName(), v);
+    retention.created(v);
     a.changed.add(meta.getName());
     groups.topicChanged(a.batch, meta.getName()); // also a dead-letter topic created on demand
     return v;
@@ -366,6 +414,7 @@ public final class TopicsStateMachine implements StateMachine {
     a.batch.deleteRange(partitionsCf, partitionKey(id, 0), partitionKey(id + 1, 0));
     a.batch.deleteRange(recordsCf, recordKey(id, 0, 0), recordKey(id + 1, 0, 0));
     queue.dropTopic(a, id);
+    retention.deleted(id);
     a.changed.add(name);
     groups.topicChanged(a.batch, name);
     return Boolean.TRUE;
@@ -447,10 +496,13 @@ public final class TopicsStateMachine implements StateMachine {
   long append(Apply a, TopicView v, int partition, ByteString record, int priority, int position) {
     long id = v.meta().getId();
     long offset = v.endOffsets()[partition]++;
-    a.batch.put(recordsCf, recordKey(id, partition, offset), CommandCodec.storedRecord(a.entry.timestampMs(), record));
+    long now = a.entry.timestampMs();
+    byte[] stored = CommandCodec.storedRecord(now, record, priority, a.entry.index(), position);
+    a.batch.put(recordsCf, recordKey(id, partition, offset), stored);
+    v.retainedBytes()[partition] += stored.length;
     queue.index(a, id, priority, position, partition, offset);
-    a.touched.computeIfAbsent(id, k -> new Touched(v, new TreeSet<>())).partitions().add(partition);
-    a.changed.add(v.meta().getName());
+    a.touch(v, partition);
+    retention.appended(v, partition, now);
     return offset;
   }
 
@@ -506,22 +558,30 @@ public final class TopicsStateMachine implements StateMachine {
   /**
    * Expires everything due at {@code nowMs} (the tick entry's timestamp). Each part of the state
    * that keeps deadlines expires its own here and reports its next deadline through {@link
-   * #nextDeadlineMs()}.
+   * #nextDeadlineMs()}. Retention goes first: it reads records from the committed state, which
+   * the tick has not written to yet (and it never removes a record in flight, the only ones
+   * expiry touches).
    */
   private Object tick(Apply a, long nowMs) {
+    retention.enforce(a, nowMs);
     queue.expire(a, nowMs);
     return Boolean.TRUE;
   }
 
   /**
-   * The earliest deadline (lease expiry, session expiry) in the applied state, in ms since the
+   * The earliest deadline (lease expiry, retention due) in the applied state, in ms since the
    * epoch on the leader's clock, or {@link Long#MAX_VALUE} when nothing waits for time. The
    * leader proposes a {@code Tick} once its clock passes it ({@link Broker}).
    *
    * <p>Thread safety: any thread; reflects the last applied batch.
    */
   public long nextDeadlineMs() {
-    return queue.nextDeadlineMs();
+    return Math.min(queue.nextDeadlineMs(), retention.nextDeadlineMs());
+  }
+
+  /** @return the retention part of the state (apply thread; {@link Retention#stats()}: any thread) */
+  Retention retention() {
+    return retention;
   }
 
   private Object commitOffsets(StateBatch batch, CommitOffsets c) {
@@ -650,8 +710,9 @@ public final class TopicsStateMachine implements StateMachine {
     return v;
   }
 
-  private static byte[] partitionMeta(long start, long end) {
-    return PartitionMeta.newBuilder().setStartOffset(start).setEndOffset(end).build().toByteArray();
+  private static byte[] partitionMeta(long start, long end, long retainedBytes) {
+    return PartitionMeta.newBuilder().setStartOffset(start).setEndOffset(end).setRetainedBytes(retainedBytes).build()
+        .toByteArray();
   }
 
   private static TopicMeta parseMeta(byte[] b) {

@@ -170,6 +170,26 @@ class CommandCodecTest {
   }
 
   @Test
+  void storedRecordsCarryTheirPriorityIndexKeyForRetention() throws Exception {
+    ByteString record = ByteString.copyFrom(CommandCodec.encodeRecord(RECORDS.get(0)));
+    long[][] keys = {{0, 1, 0}, {9, 1L << 40, 70_000}, {3, 12, 1}, {0, 5, 9}};
+    for (long[] k : keys) {
+      byte[] hand = CommandCodec.storedRecord(1_700_000_000_123L, record, (int) k[0], k[1], (int) k[2]);
+      StoredRecord proto = StoredRecord.newBuilder().setTimestampMs(1_700_000_000_123L).setRecord(Record.parseFrom(record))
+          .setIndexPriority((int) k[0]).setIndexEntry(k[1]).setIndexPosition((int) k[2]).build();
+      assertArrayEquals(proto.toByteArray(), hand, "protobuf's encoding, index fields included");
+      CommandCodec.StoredHeader h = CommandCodec.storedHeader(hand);
+      assertEquals(new CommandCodec.StoredHeader(1_700_000_000_123L, (int) k[0], k[1], (int) k[2]), h);
+      assertTrue(h.hasIndexKey());
+      assertSameRecord(RECORDS.get(0), CommandCodec.decodeStored(4, hand), 4, 1_700_000_000_123L);
+    }
+    CommandCodec.StoredHeader legacy = CommandCodec.storedHeader(CommandCodec.storedRecord(42, record));
+    assertEquals(42, legacy.timestampMs());
+    assertFalse(legacy.hasIndexKey(), "records stored before retention have no index key");
+    assertThrows(UnsupportedCommandException.class, () -> CommandCodec.storedHeader(new byte[] {(byte) 0x0A, 5}));
+  }
+
+  @Test
   void anUnknownVersionIsRefusedAndNamesTheVersion() {
     byte[] v2 = Command.newBuilder().setVersion(2).setDeleteTopic(DeleteTopic.newBuilder().setName("x")).build().toByteArray();
     UnsupportedCommandException e = assertThrows(UnsupportedCommandException.class, () -> CommandCodec.decode(v2));

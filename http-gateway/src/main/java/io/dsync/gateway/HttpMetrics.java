@@ -3,6 +3,7 @@ package io.dsync.gateway;
 import io.dsync.broker.Broker;
 import io.javalin.http.Context;
 import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -38,6 +39,18 @@ final class HttpMetrics {
     leaseRecords = Counter.builder().name("dsync_queue_records_total")
         .help("Queue records by outcome: leased (handed out), acked, released, rejected, dead_lettered, extended")
         .labelNames("outcome").register(registry);
+    CounterWithCallback.builder().name("dsync_retention_removed_records_total")
+        .help("Records removed by topic retention on this node since it started")
+        .callback(cb -> cb.call(broker.retentionStats().removedRecords())).register(registry);
+    CounterWithCallback.builder().name("dsync_retention_removed_bytes_total")
+        .help("Bytes (stored record value lengths, as retention_bytes counts them) removed by topic retention")
+        .callback(cb -> cb.call(broker.retentionStats().removedBytes())).register(registry);
+    CounterWithCallback.builder().name("dsync_retention_undelivered_records_total")
+        .help("(record, queue group) pairs where retention removed a record the group had not leased yet")
+        .callback(cb -> cb.call(broker.retentionStats().undeliveredRecords())).register(registry);
+    GaugeWithCallback.builder().name("dsync_retention_pinned_partitions")
+        .help("Partitions whose retention is held back by a record in flight for a queue group")
+        .callback(cb -> cb.call(broker.retentionStats().pinnedPartitions())).register(registry);
     GaugeWithCallback.builder().name("dsync_storage_sst_bytes").help("Total size of RocksDB SST files")
         .callback(cb -> cb.call(broker.storage().longProperty("rocksdb.total-sst-files-size"))).register(registry);
     GaugeWithCallback.builder().name("dsync_storage_blob_bytes").help("Total size of RocksDB blob files")
