@@ -542,9 +542,12 @@ public final class Broker implements AutoCloseable {
   private LeaseOutcome settle(CommandCodec.Settlement what, String topic, String group, List<String> leaseIds,
       long visibilityTimeoutMs) {
     BrokerLimits.checkName("group", group);
-    if (leaseIds == null || leaseIds.isEmpty() || leaseIds.size() > limits.maxLeaseIds()) {
-      throw new BrokerException(ErrorKind.BAD_REQUEST, "lease_ids must hold 1-" + limits.maxLeaseIds() + " ids, got "
-          + (leaseIds == null ? "none" : leaseIds.size()));
+    if (leaseIds == null || leaseIds.isEmpty()) {
+      throw new BrokerException(ErrorKind.BAD_REQUEST, "lease_ids must hold 1-" + limits.maxLeaseIds() + " ids, got none");
+    }
+    if (leaseIds.size() > limits.maxLeaseIds()) { // like a produce batch over its limit: too large, not malformed
+      throw new BrokerException(ErrorKind.PAYLOAD_TOO_LARGE, "lease_ids must hold 1-" + limits.maxLeaseIds()
+          + " ids, got " + leaseIds.size());
     }
     List<LeaseId> ids = new ArrayList<>(leaseIds.size());
     for (String id : leaseIds) {

@@ -453,6 +453,9 @@ final class QueueState {
     return new Settled(settled, deadLettered, unknown, expires);
   }
 
+  /** The most leases one tick expires; the next tick continues (its deadline is still due). */
+  static final int MAX_EXPIRIES_PER_TICK = 10_000;
+
   static BrokerException unknownGroup(String topic, String group) {
     return new BrokerException(ErrorKind.NOT_FOUND,
         "queue group '" + group + "' has never leased from topic '" + topic + "'");
@@ -465,7 +468,8 @@ final class QueueState {
    */
   int expire(Apply a, long nowMs) {
     int n = 0;
-    while (!expiries.isEmpty() && expiries.first().expiresMs() <= nowMs) {
+    // Bounded work per tick (one entry, one batch): the rest stays due, so the leader ticks again at once.
+    while (n < MAX_EXPIRIES_PER_TICK && !expiries.isEmpty() && expiries.first().expiresMs() <= nowMs) {
       Expiry x = expiries.first();
       Group g = groups.get(x.group());
       expire(a, g, g.inFlight.get(x.record()));
@@ -491,6 +495,7 @@ final class QueueState {
   }
 
   private void expire(Apply a, Group g, InFlight f) {
+    a.changed.add(g.topic); // a freed slot may end a long poll, whatever becomes of the record
     unlease(g, f);
     TopicView v = topics.workingView(g.topic);
     comeBack(a, g, f, v, "expired");

@@ -367,7 +367,9 @@ public final class TopicsStateMachine implements StateMachine {
   }
 
   private Object settle(Apply a, CommandCodec.Settlement what, LeaseSettle c) {
-    a.readable();
+    if (what != CommandCodec.Settlement.ACK && what != CommandCodec.Settlement.EXTEND) {
+      a.readable(); // release and reject may copy a record to the dead-letter topic: they read; ack and extend do not
+    }
     return queue.settle(a, what, c, working.get(c.getTopic()));
   }
 
@@ -552,7 +554,10 @@ public final class TopicsStateMachine implements StateMachine {
    *     the result stays within 249 characters
    */
   static String defaultDeadLetterTopic(String topic) {
-    return topic.length() > 245 ? topic.substring(0, 245) + ".dlq" : topic + ".dlq";
+    String name = topic.length() > 245 ? topic.substring(0, 245) + ".dlq" : topic + ".dlq";
+    // A 249-character name ending in ".dlq" would shorten to itself: a topic that is its own
+    // dead-letter topic keeps its poison records forever. Shorten one more character.
+    return name.equals(topic) ? topic.substring(0, 244) + ".dlq" : name;
   }
 
   /**

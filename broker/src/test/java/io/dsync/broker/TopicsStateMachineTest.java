@@ -134,6 +134,19 @@ class TopicsStateMachineTest {
   }
 
   @Test
+  void noTopicNameIsItsOwnDefaultDeadLetterTopic() {
+    assertEquals("orders.dlq", TopicsStateMachine.defaultDeadLetterTopic("orders"));
+    String longest = "x".repeat(245) + ".dlq"; // 249 characters: shortening to 245 + ".dlq" gives itself back
+    String dlq = TopicsStateMachine.defaultDeadLetterTopic(longest);
+    assertTrue(!dlq.equals(longest) && dlq.length() <= 249 && dlq.endsWith(".dlq"), dlq);
+    for (int len = 240; len <= 249; len++) {
+      String name = "y".repeat(len - 4) + ".dlq";
+      String d = TopicsStateMachine.defaultDeadLetterTopic(name);
+      assertTrue(!d.equals(name) && d.length() <= 249, name.length() + " -> " + d.length());
+    }
+  }
+
+  @Test
   void topicsAreCreatedRefusedWhenDuplicateDeletedAndRecreatedFresh() {
     NodeStorage s = open("a");
     TopicsStateMachine sm = machine(s);

@@ -305,7 +305,7 @@ class LeaseApiTest {
         arguments("ack: bad group", acks, "{\"group\":\"a/b\",\"lease_ids\":[\"$ID\"]}", 400, "bad-request"),
         arguments("ack: lease_ids missing", acks, "{\"group\":\"g\"}", 400, "bad-request"),
         arguments("ack: lease_ids empty", acks, "{\"group\":\"g\",\"lease_ids\":[]}", 400, "bad-request"),
-        arguments("ack: 1001 lease ids", acks, "{\"group\":\"g\",\"lease_ids\":" + many + "}", 400, "bad-request"),
+        arguments("ack: 1001 lease ids", acks, "{\"group\":\"g\",\"lease_ids\":" + many + "}", 413, "payload-too-large"),
         arguments("ack: lease_ids a string", acks, "{\"group\":\"g\",\"lease_ids\":\"$ID\"}", 400, "bad-request"),
         arguments("ack: malformed lease id", acks, "{\"group\":\"g\",\"lease_ids\":[\"$ID\",\"abc\"]}", 400, "bad-request"),
         arguments("ack: upper-case lease id", acks, "{\"group\":\"g\",\"lease_ids\":[\"A.0.0.1\"]}", 400, "bad-request"),
