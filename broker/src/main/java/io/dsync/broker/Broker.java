@@ -463,7 +463,8 @@ public final class Broker implements AutoCloseable {
         QueueState.Leased leased;
         try {
           leased = (QueueState.Leased) write(
-              CommandCodec.lease(topic, group, maxRecords, visibilityTimeoutMs, limits.maxInFlightPerGroup()));
+              CommandCodec.lease(topic, group, maxRecords, visibilityTimeoutMs, limits.maxInFlightPerGroup(),
+                  limits.maxFetchBytes()));
         } finally {
           if (mine != null) {
             wokenLeases.remove(key, mine);

@@ -155,8 +155,20 @@ public final class CommandCodec {
    * @return the encoded lease command
    */
   public static byte[] lease(String topic, String group, int maxRecords, long visibilityTimeoutMs, int maxInFlight) {
+    return lease(topic, group, maxRecords, visibilityTimeoutMs, maxInFlight, 0);
+  }
+
+  /**
+   * The same, with a byte budget.
+   *
+   * @param maxBytes the most stored record bytes the lease hands out (at least one record); 0: no limit
+   * @return the encoded lease command
+   */
+  public static byte[] lease(String topic, String group, int maxRecords, long visibilityTimeoutMs, int maxInFlight,
+      long maxBytes) {
     return wrap(Command.newBuilder().setLease(Lease.newBuilder().setTopic(topic).setGroup(group)
-        .setMaxRecords(maxRecords).setVisibilityTimeoutMs(visibilityTimeoutMs).setMaxInFlight(maxInFlight)));
+        .setMaxRecords(maxRecords).setVisibilityTimeoutMs(visibilityTimeoutMs).setMaxInFlight(maxInFlight)
+        .setMaxBytes(maxBytes)));
   }
 
   /** What a {@link LeaseSettle} command does with the leases it names. */

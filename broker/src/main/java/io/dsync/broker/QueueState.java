@@ -138,13 +138,16 @@ final class QueueState {
   private static final class InFlight {
     final RecordRef ref;
     final IndexKey index;
+    /** The stored record's size in bytes (0: unknown). */
+    final int bytes;
     boolean leased;
     int deliveryCount;
     long expiresMs;
 
-    InFlight(RecordRef ref, IndexKey index) {
+    InFlight(RecordRef ref, IndexKey index, int bytes) {
       this.ref = ref;
       this.index = index;
+      this.bytes = bytes;
     }
   }
 
@@ -264,7 +267,7 @@ final class QueueState {
       }
       QueueLease l = parseLease(kv.value());
       InFlight f = new InFlight(new RecordRef(Bytes.getInt(k, k.length - 12), Bytes.getLong(k, k.length - 8)),
-          new IndexKey(l.getPriority(), l.getEntryIndex(), l.getPosition()));
+          new IndexKey(l.getPriority(), l.getEntryIndex(), l.getPosition()), l.getBytes());
       f.deliveryCount = l.getDeliveryCount();
       g.inFlight.put(f.ref, f);
       if (l.getState() == QueueRecordState.QUEUE_RECORD_LEASED) {
@@ -305,11 +308,14 @@ final class QueueState {
    * Writes a produced record's priority-index entry. Called for every appended record.
    *
    * @param position the record's position among the records the entry appends to the topic
+   * @param bytes the stored record's size, so that a lease can keep to a byte budget without
+   *     reading records
    */
-  void index(Apply a, long topicId, int priority, int position, int partition, long offset) {
-    byte[] v = new byte[12];
+  void index(Apply a, long topicId, int priority, int position, int partition, long offset, int bytes) {
+    byte[] v = new byte[16];
     Bytes.putInt(v, 0, partition);
     Bytes.putLong(v, 4, offset);
+    Bytes.putInt(v, 12, bytes);
     a.batch.put(indexCf, indexKey(topicId, priority, a.entry.index(), position), v);
   }
 
@@ -341,14 +347,23 @@ final class QueueState {
     long until = now + c.getVisibilityTimeoutMs();
     List<Delivery> out = new ArrayList<>();
     boolean cursorMoved = false;
+    // A byte budget (the leader's fetch limit) so one lease cannot pull a gigabyte of large
+    // records into one answer; always at least one record, so a large one is never stuck.
+    long budget = c.getMaxBytes() > 0 ? c.getMaxBytes() : Long.MAX_VALUE;
+    long bytes = 0;
     for (int p = BrokerLimits.MAX_PRIORITY; p >= 0 && room > 0; p--) {
       Iterator<InFlight> again = g.available
           .subMap(new IndexKey(p, Long.MIN_VALUE, Integer.MIN_VALUE), true, new IndexKey(p, Long.MAX_VALUE, Integer.MAX_VALUE), true)
           .values().iterator();
       while (room > 0 && again.hasNext()) {
         InFlight f = again.next();
+        if (!out.isEmpty() && bytes + f.bytes > budget) {
+          room = 0;
+          break;
+        }
         again.remove();
         deliver(a, g, f, until, out);
+        bytes += f.bytes;
         room--;
       }
       if (room == 0) {
@@ -359,14 +374,22 @@ final class QueueState {
       for (KeyValue kv : indexCf.scan(from, priorityStart(id, p - 1), room, Long.MAX_VALUE)) {
         IndexKey ik = new IndexKey(p, Bytes.getLong(kv.key(), 9), Bytes.getInt(kv.key(), 17));
         RecordRef ref = new RecordRef(Bytes.getInt(kv.value(), 0), Bytes.getLong(kv.value(), 4));
-        g.cursors[p] = ik;
-        cursorMoved = true;
+        int size = kv.value().length >= 16 ? Bytes.getInt(kv.value(), 12) : 0;
         if (ref.offset() < v.startOffsets()[ref.partition()]) {
+          g.cursors[p] = ik;
+          cursorMoved = true;
           continue; // removed by retention, index entry kept (stored before records carried its key)
         }
-        InFlight f = new InFlight(ref, ik);
+        if (!out.isEmpty() && bytes + size > budget) {
+          room = 0; // over the byte budget: this record stays for the next lease (cursor not moved past it)
+          break;
+        }
+        g.cursors[p] = ik;
+        cursorMoved = true;
+        InFlight f = new InFlight(ref, ik, size);
         g.inFlight.put(ref, f);
         deliver(a, g, f, until, out);
+        bytes += size;
         room--;
       }
     }
@@ -684,6 +707,7 @@ final class QueueState {
         .setPriority(f.index.priority())
         .setEntryIndex(f.index.entryIndex())
         .setPosition(f.index.position())
+        .setBytes(f.bytes)
         .build();
     a.batch.put(leasesCf, leaseKey(g.key, f.ref), l.toByteArray());
   }

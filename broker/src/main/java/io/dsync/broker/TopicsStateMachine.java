@@ -502,7 +502,7 @@ public final class TopicsStateMachine implements StateMachine {
     byte[] stored = CommandCodec.storedRecord(now, record, priority, a.entry.index(), position);
     a.batch.put(recordsCf, recordKey(id, partition, offset), stored);
     v.retainedBytes()[partition] += stored.length;
-    queue.index(a, id, priority, position, partition, offset);
+    queue.index(a, id, priority, position, partition, offset, stored.length);
     a.touch(v, partition);
     retention.appended(v, partition, now);
     return offset;

@@ -406,6 +406,24 @@ class QueueStateMachineTest {
     assertEquals(List.of("r3"), values(sm, leased(sm, log.entry(CommandCodec.lease("t", "g", 10, 30_000, 3)))));
   }
 
+  @Test
+  void aLeaseKeepsToItsByteBudgetButAlwaysHandsOutOneRecord() {
+    TopicsStateMachine sm = machine(open("budget"));
+    Log log = new Log();
+    one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
+    one(sm, log.entry(produceN("t", "r", 6)));
+    // A budget below one record's size: one record per lease, never none, never more.
+    Leased first = leased(sm, log.entry(CommandCodec.lease("t", "g", 10, 30_000, 100, 1)));
+    assertEquals(List.of("r0"), values(sm, first));
+    assertEquals(List.of("r1"), values(sm, leased(sm, log.entry(CommandCodec.lease("t", "g", 10, 30_000, 100, 1)))));
+    // Records available again (released) keep to the budget too, and come first (they are older).
+    one(sm, log.entry(settle(Settlement.RELEASE, "t", "g", ids(first))));
+    assertEquals(List.of("r0"), values(sm, leased(sm, log.entry(CommandCodec.lease("t", "g", 10, 30_000, 100, 1)))));
+    // No budget: the rest at once, in order; nothing skipped by the budgeted leases.
+    assertEquals(List.of("r2", "r3", "r4", "r5"),
+        values(sm, leased(sm, log.entry(CommandCodec.lease("t", "g", 10, 30_000, 100, 0)))));
+  }
+
   // ------------------------------------------------------------------ batches, deletion, recovery
 
   @Test
