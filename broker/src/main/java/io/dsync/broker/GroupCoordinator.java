@@ -340,7 +340,27 @@ public final class GroupCoordinator implements AutoCloseable {
 
   // ------------------------------------------------------------------ internals
 
+  /** The last assignment computed per group, valid while the group's published state is that object. */
+  private record CachedAssignment(GroupState state, SortedMap<String, List<TopicPartition>> assignment) {}
+
+  private final ConcurrentHashMap<String, CachedAssignment> assignments = new ConcurrentHashMap<>();
+
+  /**
+   * The group's assignment, computed once per published state (a join, leave or topic change
+   * publishes a new {@link GroupState} object and bumps the generation), not on every heartbeat:
+   * building the rings costs 150 virtual nodes per member.
+   */
   private SortedMap<String, List<TopicPartition>> assignment(GroupState g) {
+    CachedAssignment c = assignments.get(g.getGroup());
+    if (c != null && c.state() == g) {
+      return c.assignment();
+    }
+    SortedMap<String, List<TopicPartition>> computed = java.util.Collections.unmodifiableSortedMap(computeAssignment(g));
+    assignments.put(g.getGroup(), new CachedAssignment(g, computed));
+    return computed;
+  }
+
+  private SortedMap<String, List<TopicPartition>> computeAssignment(GroupState g) {
     TreeMap<String, TreeSet<String>> subscriptions = new TreeMap<>();
     for (GroupMember m : g.getMembersList()) {
       subscriptions.put(m.getMemberId(), new TreeSet<>(m.getTopicsList()));
