@@ -108,10 +108,13 @@ final class ProducerWindows {
   /**
    * Looks a batch up before it is appended.
    *
+   * @param topicId the id of the topic's current incarnation (0 if it does not exist): a batch
+   *     remembered for an earlier incarnation (deleted and created again since) is appended again,
+   *     since its offsets no longer name its records
    * @return {@code null} to append it; the first answer ({@code List<RecordPosition>}) of a
    *     retried batch; or a CONFLICT {@link BrokerException}
    */
-  Object replay(String producerId, long sequence, String topic) {
+  Object replay(String producerId, long sequence, String topic, long topicId) {
     ProducerState s = state(producerId);
     if (s == null) {
       return null;
@@ -121,6 +124,9 @@ final class ProducerWindows {
         if (!b.getTopic().equals(topic)) {
           return new BrokerException(ErrorKind.CONFLICT, "sequence " + sequence + " of producer '" + producerId
               + "' was used for topic '" + b.getTopic() + "', not '" + topic + "'");
+        }
+        if (b.getTopicId() != 0 && b.getTopicId() != topicId) {
+          return null; // the topic was deleted and created again: the remembered offsets are void
         }
         return positions(b);
       }
@@ -140,11 +146,12 @@ final class ProducerWindows {
    * @param index the entry's index (the LRU clock)
    * @param positions the answer the batch got, in record order
    */
-  void record(StateBatch batch, String producerId, long sequence, String topic, List<RecordPosition> positions,
-      long index) {
+  void record(StateBatch batch, String producerId, long sequence, String topic, long topicId,
+      List<RecordPosition> positions, long index) {
     ProducerState old = state(producerId);
     List<ProducerBatch> batches = new ArrayList<>(old == null ? List.of() : old.getBatchesList());
-    batches.add(encode(sequence, topic, positions));
+    batches.removeIf(b -> b.getSequence() == sequence); // a batch appended again to a re-created topic
+    batches.add(encode(sequence, topic, positions).toBuilder().setTopicId(topicId).build());
     batches.sort(Comparator.comparingLong(ProducerBatch::getSequence));
     if (batches.size() > WINDOW) {
       batches = batches.subList(batches.size() - WINDOW, batches.size());

@@ -425,7 +425,9 @@ public final class TopicsStateMachine implements StateMachine {
   private Object produce(Apply a, Produce c) {
     boolean idempotent = !c.getProducerId().isEmpty();
     if (idempotent) {
-      Object first = producers.replay(c.getProducerId(), c.getSequence(), c.getTopic());
+      TopicView target = working.get(c.getTopic());
+      Object first = producers.replay(c.getProducerId(), c.getSequence(), c.getTopic(),
+          target == null ? 0 : target.meta().getId());
       if (first != null) {
         return first; // a retry (its first answer) or a refusal: nothing is appended
       }
@@ -452,7 +454,7 @@ public final class TopicsStateMachine implements StateMachine {
       positions[i] = new RecordPosition(p, append(a, v, p, c.getRecords(i), priorities[i], i));
     }
     if (idempotent) {
-      producers.record(a.batch, c.getProducerId(), c.getSequence(), c.getTopic(), Arrays.asList(positions),
+      producers.record(a.batch, c.getProducerId(), c.getSequence(), c.getTopic(), v.meta().getId(), Arrays.asList(positions),
           a.entry.index());
     }
     return Arrays.asList(positions);

@@ -84,6 +84,20 @@ class IdempotentProduceTest {
   }
 
   @Test
+  void aRetryAfterTheTopicWasCreatedAgainIsAppendedAgainNotAnsweredWithVoidOffsets() {
+    appended(produce("t", "p", 7, 0, 1));
+    h.apply(sm, CommandCodec.deleteTopic("t"));
+    h.apply(sm, CommandCodec.createTopic(new TopicConfig("t", 3, -1, -1, 5, "t.dlq")));
+    assertEquals(List.of(0L, 0L, 0L), ends("t"));
+    // The first answer named records of the deleted incarnation: the retry is appended now.
+    assertEquals(List.of(new RecordPosition(0, 0), new RecordPosition(1, 0)), appended(produce("t", "p", 7, 0, 1)));
+    assertEquals(List.of(1L, 1L, 0L), ends("t"));
+    // And from then on it is an ordinary retry of the new incarnation's batch.
+    assertEquals(List.of(new RecordPosition(0, 0), new RecordPosition(1, 0)), appended(produce("t", "p", 7, 2, 2)));
+    assertEquals(List.of(1L, 1L, 0L), ends("t"), "the second retry appended nothing");
+  }
+
+  @Test
   void theWindowKeepsTheFiveHighestSequencesAndRefusesOlderOnes() {
     for (long s = 0; s < 5; s++) {
       appended(produce("t", "p", s * 10, 0));
