@@ -8,7 +8,8 @@
 #    free port, read back from the node's start-up line) with a new temporary data directory,
 #    and records its PID;
 # 3. waits for GET /ready, at most DSYNC_BENCH_READY_TIMEOUT seconds (default 60);
-# 4. runs `bench/gatling.sh produce -DbaseUrl=<that node>` with the arguments given here;
+# 4. runs `bench/gatling.sh produce -DbaseUrl=<that node>` (or $DSYNC_BENCH_SIMULATION) with the
+#    arguments given here;
 # 5. on exit, whatever happened (trap on EXIT; Ctrl-C and SIGTERM too): stops the load test if it
 #    is still running (it runs in its own process group: Maven and Gatling's JVM), sends SIGTERM
 #    to exactly the node's PID, SIGKILL after 20 s if it is still alive, and deletes the
@@ -19,6 +20,7 @@
 #                              on the disk to measure -- fsync on a tmpfs costs nothing
 #   DSYNC_BENCH_PORT           a fixed HTTP port instead of a free one
 #   DSYNC_BENCH_READY_TIMEOUT  seconds to wait for /ready (default 60)
+#   DSYNC_BENCH_SIMULATION     the simulation to run (default produce; bench/mixed-local.sh sets mixed)
 #   DSYNC_JAVA_OPTS            JVM options of the node (see ./dsync help)
 #   JAVA_HOME, MAVEN_OPTS, MVNW_ARGS as for bench/gatling.sh
 set -euo pipefail
@@ -105,7 +107,7 @@ echo "produce-local.sh: node ready at $base_url" >&2
 # In the background, in a process group of its own (set -m), and waited for: a signal to this
 # script then runs the trap at once, and the trap can stop Maven and Gatling's forked JVM too.
 set -m
-"$ROOT/bench/gatling.sh" produce -DbaseUrl="$base_url" "$@" </dev/null &
+"$ROOT/bench/gatling.sh" "${DSYNC_BENCH_SIMULATION:-produce}" -DbaseUrl="$base_url" "$@" </dev/null &
 load_pgid=$!
 set +m
 rc=0
