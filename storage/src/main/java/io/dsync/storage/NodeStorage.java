@@ -102,7 +102,8 @@ public final class NodeStorage implements AutoCloseable {
       List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
       for (String name : names) {
         StateColumnFamily f = declared.get(name);
-        ColumnFamilyOptions cfo = columnFamilyOptions(options, f != null && f.blobValues());
+        ColumnFamilyOptions cfo = name.equals(LOG_CF) ? logColumnFamilyOptions(options)
+            : columnFamilyOptions(options, f != null && f.blobValues());
         cfOptions.add(cfo);
         descriptors.add(new ColumnFamilyDescriptor(name.getBytes(StandardCharsets.UTF_8), cfo));
       }
@@ -134,6 +135,19 @@ public final class NodeStorage implements AutoCloseable {
       blockCache.close();
       throw e;
     }
+  }
+
+  /**
+   * The Raft log's options: entries (often ~100 KiB produce batches) go to blob files at flush,
+   * uncompressed, so compactions of the log's SST files move keys only, and purging a prefix
+   * rewrites no values; the log is read rarely (catch-up, restart) and dropped soon.
+   */
+  private ColumnFamilyOptions logColumnFamilyOptions(StorageOptions options) {
+    return columnFamilyOptions(options, false)
+        .setEnableBlobFiles(true)
+        .setMinBlobSize(512)
+        .setBlobCompressionType(CompressionType.NO_COMPRESSION)
+        .setEnableBlobGarbageCollection(true);
   }
 
   private ColumnFamilyOptions columnFamilyOptions(StorageOptions options, boolean blobs) {
