@@ -84,7 +84,7 @@ public final class Main implements Callable<Integer> {
         description = "Records one queue group may hold leased at once on one topic (env DSYNC_MAX_IN_FLIGHT_PER_GROUP; default ${DEFAULT-VALUE}).")
     int maxInFlightPerGroup;
 
-    @Option(names = "--state-wal", arity = "0..1", defaultValue = "${env:DSYNC_STATE_WAL:-true}",
+    @Option(names = "--state-wal", arity = "0..1", defaultValue = "${env:DSYNC_STATE_WAL:-false}",
         description = "Write state-machine commits through RocksDB's WAL too (env DSYNC_STATE_WAL; default ${DEFAULT-VALUE}); "
             + "false: the state is durable at memtable flushes and a restart replays the Raft log from there.")
     boolean stateWal;

@@ -38,7 +38,7 @@ import java.util.List;
  *     ({@code DSYNC_MAX_IN_FLIGHT_PER_GROUP}, default 10,000; 1 to 1,000,000); the leader's
  *     value is the one applied ({@link io.dsync.broker.BrokerLimits#maxInFlightPerGroup()})
  * @param stateWal whether state-machine commits also go through RocksDB's write-ahead log
- *     ({@code DSYNC_STATE_WAL}, {@code --state-wal}, default true). Off, the state is durable at
+ *     ({@code DSYNC_STATE_WAL}, {@code --state-wal}, default false). Off, the state is durable at
  *     memtable flushes only and a restart replays the Raft log from the flushed
  *     {@code lastApplied}: fewer bytes written, a longer replay (StorageOptions#stateWal)
  */
@@ -46,6 +46,13 @@ public record NodeConfig(
     String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
     String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
     boolean join, int maxInFlightPerGroup, boolean stateWal) {
+
+  /**
+   * The default of {@link #stateWal}: off. The Raft log is the write-ahead log of the state
+   * already; writing every record a third time (log, state WAL, state SST) costs CPU and disk for
+   * no durability: a crash loses only state the log still holds, replayed at start.
+   */
+  public static final boolean DEFAULT_STATE_WAL = false;
 
   /** The default of {@link #maxInFlightPerGroup}. */
   public static final int DEFAULT_MAX_IN_FLIGHT_PER_GROUP = 10_000;
@@ -64,7 +71,7 @@ public record NodeConfig(
       String nodeId, String httpHost, int httpPort, Path dataDir, long maxBodyBytes, long tickMs, long blockCacheBytes,
       String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection) {
     this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
-        clusterSecret, enableFaultInjection, false, DEFAULT_MAX_IN_FLIGHT_PER_GROUP, true);
+        clusterSecret, enableFaultInjection, false, DEFAULT_MAX_IN_FLIGHT_PER_GROUP, DEFAULT_STATE_WAL);
   }
 
   /** A node that bootstraps its cluster from {@code peers} (does not join one). */
@@ -73,7 +80,7 @@ public record NodeConfig(
       String raftHost, int raftPort, List<Peer> peers, String clusterSecret, boolean enableFaultInjection,
       int maxInFlightPerGroup) {
     this(nodeId, httpHost, httpPort, dataDir, maxBodyBytes, tickMs, blockCacheBytes, raftHost, raftPort, peers,
-        clusterSecret, enableFaultInjection, false, maxInFlightPerGroup, true);
+        clusterSecret, enableFaultInjection, false, maxInFlightPerGroup, DEFAULT_STATE_WAL);
   }
 
   /** The settings before the fault-injection hook: with it off. */
