@@ -46,6 +46,13 @@ public record BrokerLimits(
   /** The highest record priority (priorities are 0-9). */
   public static final int MAX_PRIORITY = 9;
 
+  /**
+   * Queue groups one topic may have at most: each keeps cursors and in-flight state on every
+   * replica until the topic is deleted, so a client that invents a group per request must not
+   * grow every node's heap without bound. A lease for one more group is a 409.
+   */
+  public static final int MAX_QUEUE_GROUPS_PER_TOPIC = 1_000;
+
   /** The queue limits' defaults; see the record's parameters. */
   static final int DEFAULT_MAX_IN_FLIGHT_PER_GROUP = 10_000;
 

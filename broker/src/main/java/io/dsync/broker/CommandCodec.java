@@ -168,7 +168,7 @@ public final class CommandCodec {
       long maxBytes) {
     return wrap(Command.newBuilder().setLease(Lease.newBuilder().setTopic(topic).setGroup(group)
         .setMaxRecords(maxRecords).setVisibilityTimeoutMs(visibilityTimeoutMs).setMaxInFlight(maxInFlight)
-        .setMaxBytes(maxBytes)));
+        .setMaxBytes(maxBytes).setMaxGroups(BrokerLimits.MAX_QUEUE_GROUPS_PER_TOPIC)));
   }
 
   /** What a {@link LeaseSettle} command does with the leases it names. */

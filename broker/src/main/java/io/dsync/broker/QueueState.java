@@ -338,6 +338,11 @@ final class QueueState {
     GroupKey key = new GroupKey(id, c.getGroup());
     Group g = groups.get(key);
     if (g == null) {
+      int existing = groups.subMap(new GroupKey(id, ""), true, new GroupKey(id + 1, ""), false).size();
+      if (c.getMaxGroups() > 0 && existing >= c.getMaxGroups()) {
+        return new BrokerException(ErrorKind.CONFLICT, "topic '" + v.meta().getName() + "' has " + existing
+            + " queue groups, the most it may have; group '" + c.getGroup() + "' cannot start");
+      }
       g = new Group(key, v.meta().getName());
       groups.put(key, g);
       writeGroup(a, g);

@@ -407,6 +407,25 @@ class QueueStateMachineTest {
   }
 
   @Test
+  void aTopicHasAtMostItsLimitOfQueueGroups() {
+    TopicsStateMachine sm = machine(open("groups-limit"));
+    Log log = new Log();
+    one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
+    one(sm, log.entry(produceN("t", "r", 3)));
+    java.util.function.Function<String, byte[]> lease = group -> io.dsync.broker.proto.Command.newBuilder()
+        .setVersion(CommandCodec.VERSION)
+        .setLease(io.dsync.broker.proto.Lease.newBuilder().setTopic("t").setGroup(group).setMaxRecords(1)
+            .setVisibilityTimeoutMs(30_000).setMaxInFlight(10).setMaxGroups(2))
+        .build().toByteArray();
+    assertEquals(List.of("r0"), values(sm, leased(sm, log.entry(lease.apply("a")))));
+    assertEquals(List.of("r0"), values(sm, leased(sm, log.entry(lease.apply("b")))));
+    assertError(ErrorKind.CONFLICT, one(sm, log.entry(lease.apply("c"))));
+    // The existing groups go on; the refused one left nothing behind.
+    assertEquals(List.of("r1"), values(sm, leased(sm, log.entry(lease.apply("a")))));
+    assertEquals(null, sm.queue().summary(sm.view("t").meta().getId(), "c"));
+  }
+
+  @Test
   void aLeaseKeepsToItsByteBudgetButAlwaysHandsOutOneRecord() {
     TopicsStateMachine sm = machine(open("budget"));
     Log log = new Log();
