@@ -213,7 +213,8 @@ final class ProcessCluster {
   /**
    * @return the leader among {@code among} in a term above {@code aboveTerm}: a node that says it
    *     leads, confirmed by another node that names it leader in the same term (so a deposed leader
-   *     that has not noticed yet is not taken), or null if there is none right now
+   *     that has not noticed yet is not taken; when {@code among} is one node, its own word), or
+   *     null if there is none right now
    */
   Leader leader(Collection<String> among, long aboveTerm) throws InterruptedException {
     Map<String, JsonNode> st = new LinkedHashMap<>();
@@ -228,6 +229,9 @@ final class ProcessCluster {
       long term = s.get("term").asLong();
       if (!"leader".equals(s.get("role").asText()) || term <= aboveTerm) {
         continue;
+      }
+      if (among.size() == 1) {
+        return new Leader(e.getKey(), term); // asked about one node only: nobody else can confirm it
       }
       for (Map.Entry<String, JsonNode> o : st.entrySet()) {
         if (!o.getKey().equals(e.getKey()) && e.getKey().equals(o.getValue().path("leader_id").asText())
