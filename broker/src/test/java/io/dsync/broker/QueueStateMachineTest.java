@@ -1,5 +1,9 @@
 package io.dsync.broker;
 
+import static io.dsync.broker.StateMachineHarness.T0;
+import static io.dsync.broker.StateMachineHarness.machine;
+import static io.dsync.broker.StateMachineHarness.one;
+import static io.dsync.broker.StateMachineHarness.assertError;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -19,15 +23,14 @@ import io.dsync.broker.QueueState.Delivery;
 import io.dsync.broker.QueueState.Leased;
 import io.dsync.broker.QueueState.Settled;
 import io.dsync.raft.Entry;
-import io.dsync.raft.proto.EntryType;
 import io.dsync.storage.NodeStorage;
 import io.dsync.storage.StateStore;
-import io.dsync.storage.StorageOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -42,50 +45,23 @@ import org.junit.jupiter.params.provider.ValueSource;
  * across batchings.
  */
 class QueueStateMachineTest {
-  private static final long T0 = 1_700_000_000_000L;
-
   @TempDir Path dir;
 
-  private final List<NodeStorage> opened = new ArrayList<>();
+  private StateMachineHarness h;
+
+  @BeforeEach
+  void openHarness() {
+    h = new StateMachineHarness(dir);
+  }
 
   @AfterEach
   void closeAll() {
-    opened.forEach(NodeStorage::close);
+    h.close();
   }
 
-  private NodeStorage open(String name) {
-    NodeStorage s = NodeStorage.open(dir.resolve(name), StorageOptions.defaults(), TopicsStateMachine.COLUMN_FAMILIES);
-    opened.add(s);
-    return s;
-  }
-
-  private void close(NodeStorage s) {
-    opened.remove(s);
-    s.close();
-  }
-
-  private static TopicsStateMachine machine(NodeStorage s) {
-    return new TopicsStateMachine(s.state(), names -> {});
-  }
-
-  /** Hands out consecutive entries; the clock is set by the test. */
-  private static class Log {
-    long next = 1;
-    long now = T0;
-    final List<Entry> all = new ArrayList<>();
-    /** Lease ids handed out, for workloads that apply as they go. */
+  /** Entries at the test's clock, and the lease ids handed out (for workloads that apply as they go). */
+  private static class Log extends StateMachineHarness.ClockedLog {
     final List<LeaseId> seen = new ArrayList<>();
-
-    Entry at(long timestampMs, byte[] command) {
-      now = timestampMs;
-      return entry(command);
-    }
-
-    Entry entry(byte[] command) {
-      Entry e = new Entry(next++, 1, EntryType.ENTRY_NORMAL, now, command);
-      all.add(e);
-      return e;
-    }
   }
 
   private static TopicConfig topic(String name, int partitions, int deliveryLimit) {
@@ -120,21 +96,12 @@ class QueueStateMachineTest {
     return CommandCodec.settle(what, topic, group, ids, 0);
   }
 
-  private static Object one(TopicsStateMachine sm, Entry e) {
-    return sm.apply(List.of(e)).get(0);
-  }
-
   private static Leased leased(TopicsStateMachine sm, Entry e) {
     return assertInstanceOf(Leased.class, one(sm, e));
   }
 
   private static Settled settled(TopicsStateMachine sm, Entry e) {
     return assertInstanceOf(Settled.class, one(sm, e));
-  }
-
-  private static void assertError(ErrorKind kind, Object result) {
-    BrokerException e = assertInstanceOf(BrokerException.class, result);
-    assertEquals(kind, e.kind(), e.getMessage());
   }
 
   private static List<LeaseId> ids(Leased l) {
@@ -172,7 +139,7 @@ class QueueStateMachineTest {
 
   @Test
   void higherPrioritiesFirstThenLogOrderAcrossPartitions() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 3, 5))));
     one(sm, log.entry(produce("t", new int[] {0, 1, 2, 0}, new int[] {0, 9, 5, 9}, "p0-a", "p9-a", "p5-a", "p9-b")));
@@ -193,7 +160,7 @@ class QueueStateMachineTest {
 
   @Test
   void strictPriorityLowerPrioritiesWaitWhileHigherOnesAreAvailable() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 2, 5))));
     one(sm, log.entry(produce("t", new int[] {0, 1}, new int[] {1, 1}, "low-0", "low-1")));
@@ -210,7 +177,7 @@ class QueueStateMachineTest {
 
   @Test
   void anExpiredLeaseIsRedeliveredWithDeliveryCountPlusOneAfterATick() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 2)));
@@ -232,7 +199,7 @@ class QueueStateMachineTest {
 
   @Test
   void anAckAfterExpiryIsUnknownAndTheRecordIsRedeliveredNotLost() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 1)));
@@ -258,7 +225,7 @@ class QueueStateMachineTest {
 
   @Test
   void aReleasedRecordComesBackBeforeNewerRecordsWithItsDeliveryCount() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 3)));
@@ -275,7 +242,7 @@ class QueueStateMachineTest {
 
   @Test
   void extendMovesTheExpiryOfLiveLeasesOnly() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 2)));
@@ -298,7 +265,7 @@ class QueueStateMachineTest {
 
   @Test
   void rejectCopiesTheRecordToTheDeadLetterTopicWithProvenance() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("orders", 2, 5))));
     one(sm, log.entry(produce("orders", new int[] {1}, new int[] {7}, "bad")));
@@ -338,7 +305,7 @@ class QueueStateMachineTest {
 
   @Test
   void pastTheDeliveryLimitExpiredAndReleasedRecordsGoToTheDeadLetterTopic() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(new TopicConfig("t", 1, -1, -1, 2, "parking"))));
     one(sm, log.entry(produceN("t", "r", 2)));
@@ -372,7 +339,7 @@ class QueueStateMachineTest {
 
   @Test
   void groupsConsumeIndependently() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 2, 5))));
     one(sm, log.entry(produce("t", new int[] {0, 1, 0}, new int[] {0, 0, 0}, "a", "b", "c")));
@@ -392,7 +359,7 @@ class QueueStateMachineTest {
 
   @Test
   void aGroupHoldsAtMostItsInFlightCap() {
-    TopicsStateMachine sm = machine(open("a"));
+    TopicsStateMachine sm = machine(h.open("a"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 10)));
@@ -408,7 +375,7 @@ class QueueStateMachineTest {
 
   @Test
   void aTopicHasAtMostItsLimitOfQueueGroups() {
-    TopicsStateMachine sm = machine(open("groups-limit"));
+    TopicsStateMachine sm = machine(h.open("groups-limit"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 3)));
@@ -427,7 +394,7 @@ class QueueStateMachineTest {
 
   @Test
   void aLeaseKeepsToItsByteBudgetButAlwaysHandsOutOneRecord() {
-    TopicsStateMachine sm = machine(open("budget"));
+    TopicsStateMachine sm = machine(h.open("budget"));
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 1, 5))));
     one(sm, log.entry(produceN("t", "r", 6)));
@@ -447,7 +414,7 @@ class QueueStateMachineTest {
 
   @Test
   void produceLeaseAckAndDeadLettersInOneApplyCallSeeEachOther() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     List<Object> results = sm.apply(List.of(
@@ -472,7 +439,7 @@ class QueueStateMachineTest {
 
   @Test
   void deletingATopicRemovesItsQueueState() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.entry(CommandCodec.createTopic(topic("t", 2, 5))));
@@ -519,19 +486,19 @@ class QueueStateMachineTest {
 
   @Test
   void aReopenedStoreKeepsLeasesCursorsAndDeadlines() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     Log log = new Log();
     Leased first = story(machine(s), log);
-    close(s);
-    continueStory(machine(open("a")), log, first);
+    h.close(s);
+    continueStory(machine(h.open("a")), log, first);
   }
 
   @Test
   void aRestoredSnapshotKeepsLeasesCursorsAndDeadlines() {
-    NodeStorage leader = open("leader");
+    NodeStorage leader = h.open("leader");
     Log log = new Log();
     Leased first = story(machine(leader), log);
-    NodeStorage follower = open("follower");
+    NodeStorage follower = h.open("follower");
     TopicsStateMachine sm = machine(follower);
     try (StateStore.Reader r = leader.state().openReader()) {
       List<List<StateStore.ColumnKeyValue>> chunks = new ArrayList<>();
@@ -620,11 +587,11 @@ class QueueStateMachineTest {
   @ParameterizedTest(name = "seed {0}")
   @ValueSource(longs = {1, 2, 3, 42})
   void theSameEntriesInDifferentBatchingsGiveTheSameResultsAndDigest(long seed) {
-    NodeStorage one = open("one");
+    NodeStorage one = h.open("one");
     List<String> r1 = new ArrayList<>();
     List<Entry> entries = workload(seed, 800, machine(one), r1);
-    NodeStorage some = open("some");
-    NodeStorage all = open("all");
+    NodeStorage some = h.open("some");
+    NodeStorage all = h.open("all");
     List<String> r2 = applyInBatches(machine(some), entries, 40, seed + 1);
     List<String> r3 = applyInBatches(machine(all), entries, entries.size(), seed + 2);
     assertEquals(r1, r2, "results depend on batching (seed " + seed + ")");

@@ -1,5 +1,9 @@
 package io.dsync.broker;
 
+import static io.dsync.broker.StateMachineHarness.T0;
+import static io.dsync.broker.StateMachineHarness.machine;
+import static io.dsync.broker.StateMachineHarness.one;
+import static io.dsync.broker.StateMachineHarness.assertError;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -16,17 +20,16 @@ import io.dsync.broker.QueueState.Settled;
 import io.dsync.broker.TopicsStateMachine.TopicView;
 import io.dsync.broker.proto.PartitionMeta;
 import io.dsync.raft.Entry;
-import io.dsync.raft.proto.EntryType;
 import io.dsync.storage.Bytes;
 import io.dsync.storage.NodeStorage;
 import io.dsync.storage.StateStore;
 import io.dsync.storage.StateStore.KeyValue;
-import io.dsync.storage.StorageOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -43,53 +46,22 @@ import org.junit.jupiter.params.provider.ValueSource;
  * determinism across batchings and restarts.
  */
 class RetentionTest {
-  private static final long T0 = 1_700_000_000_000L;
-
   @TempDir Path dir;
 
-  private final List<NodeStorage> opened = new ArrayList<>();
+  private StateMachineHarness h;
+
+  @BeforeEach
+  void openHarness() {
+    h = new StateMachineHarness(dir);
+  }
 
   @AfterEach
   void closeAll() {
-    opened.forEach(NodeStorage::close);
+    h.close();
   }
 
-  private NodeStorage open(String name) {
-    NodeStorage s = NodeStorage.open(dir.resolve(name), StorageOptions.defaults(), TopicsStateMachine.COLUMN_FAMILIES);
-    opened.add(s);
-    return s;
-  }
-
-  private void close(NodeStorage s) {
-    opened.remove(s);
-    s.close();
-  }
-
-  private static TopicsStateMachine machine(NodeStorage s) {
-    return new TopicsStateMachine(s.state(), names -> {});
-  }
-
-  /** Hands out consecutive entries at a clock the test sets. */
-  private static class Log {
-    long next = 1;
-    long now = T0;
-    final List<Entry> all = new ArrayList<>();
-
-    Entry at(long timestampMs, byte[] command) {
-      now = timestampMs;
-      return entry(command);
-    }
-
-    Entry entry(byte[] command) {
-      Entry e = new Entry(next++, 1, EntryType.ENTRY_NORMAL, now, command);
-      all.add(e);
-      return e;
-    }
-  }
-
-  private static Object one(TopicsStateMachine sm, Entry e) {
-    return sm.apply(List.of(e)).get(0);
-  }
+  /** Entries at a clock the test sets. */
+  private static class Log extends StateMachineHarness.ClockedLog {}
 
   private static byte[] topic(String name, int partitions, long retentionMs, long retentionBytes) {
     return CommandCodec.createTopic(new TopicConfig(name, partitions, retentionMs, retentionBytes, 5, ""));
@@ -177,7 +149,7 @@ class RetentionTest {
 
   @Test
   void timeRetentionRemovesExactlyTheRecordsDueAtTheTicksTimeAndNotBefore() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("t", 2, 10_000, -1)));
@@ -220,7 +192,7 @@ class RetentionTest {
 
   @Test
   void topicsWithoutRetentionKeepEverythingAndAskForNoTick() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("forever", 1, -1, -1)));
@@ -235,7 +207,7 @@ class RetentionTest {
 
   @Test
   void byteRetentionKeepsTheNewestRecordsUnderTheBoundPerPartition() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("b", 2, -1, 1000)));
@@ -265,7 +237,7 @@ class RetentionTest {
 
   @Test
   void timeAndByteRetentionTogetherRemoveWhicheverIsMore() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("tb", 1, 10_000, 1000)));
@@ -284,7 +256,7 @@ class RetentionTest {
 
   @Test
   void aTickExaminesABoundedNumberOfRecordsAndTheNextTickContinues() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     int n = 2 * Retention.MAX_RECORDS_PER_TICK + 100;
@@ -306,7 +278,7 @@ class RetentionTest {
 
   @Test
   void recordsInFlightForAQueueGroupHoldTheStartOffsetUntilTheirLeaseResolves() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("q", 1, 10_000, -1)));
@@ -351,7 +323,7 @@ class RetentionTest {
 
   @Test
   void aDeadLetteredRecordReleasesThePinAndTheCopyKeepsTheValue() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("d", 1, 10_000, -1)));
@@ -369,7 +341,7 @@ class RetentionTest {
 
   @Test
   void aGroupLeasesOnlyRetainedRecordsAfterRetention() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("r", 2, 10_000, -1)));
@@ -391,7 +363,7 @@ class RetentionTest {
 
   @Test
   void aReopenedStoreKeepsStartOffsetsBytesAndDeadlines() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("t", 2, 10_000, 2000)));
@@ -403,9 +375,9 @@ class RetentionTest {
     long[] bytes = sm.view("t").retainedBytes().clone();
     assertEquals(T0 + 12_500, sm.nextDeadlineMs(), "p1's due, but a second after the last tick");
     long[] digest = s.state().digest();
-    close(s);
+    h.close(s);
 
-    NodeStorage again = open("a");
+    NodeStorage again = h.open("a");
     TopicsStateMachine back = machine(again);
     assertArrayEquals(new long[] {4, 0}, back.view("t").startOffsets());
     assertArrayEquals(bytes, back.view("t").retainedBytes());
@@ -417,7 +389,7 @@ class RetentionTest {
 
   @Test
   void metadataWithoutAByteCountIsSummedFromTheRecordsAtLoad() {
-    NodeStorage s = open("a");
+    NodeStorage s = h.open("a");
     TopicsStateMachine sm = machine(s);
     Log log = new Log();
     one(sm, log.at(T0, topic("old", 1, -1, 500)));
@@ -429,14 +401,14 @@ class RetentionTest {
     b.put(st.column("partitions"), TopicsStateMachine.partitionKey(id, 0),
         PartitionMeta.newBuilder().setStartOffset(0).setEndOffset(3).build().toByteArray());
     st.commit(b, st.lastApplied());
-    close(s);
-    TopicsStateMachine back = machine(open("a"));
+    h.close(s);
+    TopicsStateMachine back = machine(h.open("a"));
     assertEquals(bytes, back.view("old").retainedBytes()[0]);
   }
 
   @Test
   void aRestartWhileAPartitionIsPinnedGivesTheSameStateAsNoRestart() {
-    NodeStorage steady = open("steady");
+    NodeStorage steady = h.open("steady");
     TopicsStateMachine a = machine(steady);
     Log log = new Log();
     List<Entry> before = new ArrayList<>();
@@ -455,10 +427,10 @@ class RetentionTest {
     after.add(log.entry(CommandCodec.tick()));
     a.apply(after);
 
-    NodeStorage restarted = open("restarted");
+    NodeStorage restarted = h.open("restarted");
     machine(restarted).apply(before);
-    close(restarted);
-    NodeStorage reopened = open("restarted");
+    h.close(restarted);
+    NodeStorage reopened = h.open("restarted");
     TopicsStateMachine b = machine(reopened);
     b.apply(after);
     assertArrayEquals(steady.state().digest(), reopened.state().digest());
@@ -532,12 +504,12 @@ class RetentionTest {
   @ParameterizedTest(name = "seed {0}")
   @ValueSource(longs = {1, 2, 3, 42})
   void theSameEntriesInDifferentBatchingsGiveTheSameResultsAndDigest(long seed) {
-    NodeStorage one = open("one");
+    NodeStorage one = h.open("one");
     List<String> r1 = new ArrayList<>();
     TopicsStateMachine reference = machine(one);
     List<Entry> entries = workload(seed, 1500, reference, r1);
-    NodeStorage some = open("some");
-    NodeStorage all = open("all");
+    NodeStorage some = h.open("some");
+    NodeStorage all = h.open("all");
     List<String> r2 = applyInBatches(machine(some), entries, 40, seed + 1);
     List<String> r3 = applyInBatches(machine(all), entries, entries.size(), seed + 2);
     assertEquals(r1, r2, "results depend on batching (seed " + seed + ")");
@@ -545,11 +517,11 @@ class RetentionTest {
     assertArrayEquals(one.state().digest(), some.state().digest());
     assertArrayEquals(one.state().digest(), all.state().digest());
     // Restarting halfway (losing the in-memory bookkeeping) changes nothing either.
-    NodeStorage half = open("half");
+    NodeStorage half = h.open("half");
     int mid = entries.size() / 2;
     machine(half).apply(entries.subList(0, mid));
-    close(half);
-    NodeStorage reopened = open("half");
+    h.close(half);
+    NodeStorage reopened = h.open("half");
     machine(reopened).apply(entries.subList(mid, entries.size()));
     assertArrayEquals(one.state().digest(), reopened.state().digest());
     assertTrue(reference.retention().stats().removedRecords() > 100,

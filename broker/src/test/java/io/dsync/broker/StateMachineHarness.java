@@ -66,6 +66,13 @@ final class StateMachineHarness implements AutoCloseable {
     return results.get(0);
   }
 
+  /** Applies {@code e} alone and returns its one result (the strict form: exactly one). */
+  static Object one(TopicsStateMachine sm, Entry e) {
+    List<Object> results = sm.apply(List.of(e));
+    assertEquals(1, results.size());
+    return results.get(0);
+  }
+
   static void assertError(ErrorKind kind, Object result) {
     BrokerException e = assertInstanceOf(BrokerException.class, result);
     assertEquals(kind, e.kind(), e.getMessage());
@@ -75,5 +82,28 @@ final class StateMachineHarness implements AutoCloseable {
   public void close() {
     opened.forEach(NodeStorage::close);
     opened.clear();
+  }
+
+  /** The clock {@link ClockedLog} starts at, ms since the epoch. */
+  static final long T0 = 1_700_000_000_000L;
+
+  /** Hands out consecutive normal entries at a clock the test sets (for time-driven tests). */
+  static class ClockedLog {
+    long next = 1;
+    long now = T0;
+    final List<Entry> all = new ArrayList<>();
+
+    /** @return the next entry, stamped {@code timestampMs} (which becomes the clock) */
+    Entry at(long timestampMs, byte[] command) {
+      now = timestampMs;
+      return entry(command);
+    }
+
+    /** @return the next entry, stamped with the current clock */
+    Entry entry(byte[] command) {
+      Entry e = new Entry(next++, 1, EntryType.ENTRY_NORMAL, now, command);
+      all.add(e);
+      return e;
+    }
   }
 }

@@ -1,5 +1,7 @@
 package io.dsync.broker;
 
+import static io.dsync.broker.StateMachineHarness.one;
+import static io.dsync.broker.StateMachineHarness.assertError;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -107,17 +109,6 @@ class TopicsStateMachineTest {
           new RecordIn("k-" + v, v.getBytes(UTF_8), false, List.of(new Header("h", v)), 1)));
     }
     return CommandCodec.produce(topic, partitions, records);
-  }
-
-  private static Object one(TopicsStateMachine sm, Entry e) {
-    List<Object> results = sm.apply(List.of(e));
-    assertEquals(1, results.size());
-    return results.get(0);
-  }
-
-  private static void assertError(ErrorKind kind, Object result) {
-    BrokerException e = assertInstanceOf(BrokerException.class, result);
-    assertEquals(kind, e.kind(), e.getMessage());
   }
 
   private static List<String> values(List<FetchedRecord> records) {
