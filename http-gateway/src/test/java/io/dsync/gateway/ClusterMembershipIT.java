@@ -89,13 +89,7 @@ class ClusterMembershipIT {
 
   private void run() throws Exception {
     List<String> bootstrap = List.of("n1", "n2", "n3");
-    for (String id : bootstrap) {
-      cluster.start(id);
-    }
-    for (String id : bootstrap) {
-      cluster.awaitReady(id, READY_TIMEOUT);
-    }
-    ProcessCluster.Leader leader = cluster.awaitLeader(bootstrap, 0, ELECTION_TIMEOUT);
+    ProcessCluster.Leader leader = cluster.startAll(bootstrap, READY_TIMEOUT, ELECTION_TIMEOUT);
     assertEquals(201, cluster.send(leader.id(), "POST", "/v1/topics",
         "{\"name\":\"" + TOPIC + "\",\"partitions\":" + PARTITIONS + "}", REQUEST_TIMEOUT).status());
     Thread producer = Thread.ofPlatform().name("membership-producer").start(this::produceLoop);

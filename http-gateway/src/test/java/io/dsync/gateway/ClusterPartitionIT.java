@@ -96,13 +96,7 @@ class ClusterPartitionIT {
 
   /** Starts the cluster, creates the topic and writes through every node; returns the leader. */
   private ProcessCluster.Leader startWithData(long t0) throws Exception {
-    for (String id : cluster.ids()) {
-      cluster.start(id);
-    }
-    for (String id : cluster.ids()) {
-      cluster.awaitReady(id, READY_TIMEOUT);
-    }
-    ProcessCluster.Leader old = cluster.awaitLeader(cluster.ids(), 0, ELECTION_TIMEOUT);
+    ProcessCluster.Leader old = cluster.startAll(cluster.ids(), READY_TIMEOUT, ELECTION_TIMEOUT);
     say("3 nodes up in %d ms; leader %s in term %d", ms(t0), old.id(), old.term());
     assertEquals(201, cluster.send(old.id(), "POST", "/v1/topics",
         "{\"name\":\"" + TOPIC + "\",\"partitions\":" + PARTITIONS + "}", REQUEST_TIMEOUT).status());

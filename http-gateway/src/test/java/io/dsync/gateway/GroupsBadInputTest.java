@@ -71,13 +71,7 @@ class GroupsBadInputTest {
   }
 
   static JsonNode rejected(String method, String path, String body, int status, String type) {
-    String before = snapshot();
-    TestNode.Res r = body == null
-        ? n.send(HttpRequest.newBuilder(n.uri(path)).method(method, BodyPublishers.noBody()))
-        : n.method(method, path, body);
-    JsonNode p = r.problem(status, type);
-    assertEquals(before, snapshot(), "state changed by a refused " + method + " " + path);
-    return p;
+    return n.refusedUnchanged(method, path, body, status, type, GroupsBadInputTest::snapshot);
   }
 
   @ParameterizedTest(name = "{0}")

@@ -130,6 +130,21 @@ final class ProcessCluster {
     running.put(id, processes.start(id + "-" + k + ".log", args));
   }
 
+  /**
+   * Starts {@code ids} the README way, waits until each is ready, then until they agree on a leader.
+   *
+   * @return the leader
+   */
+  Leader startAll(List<String> ids, Duration readyTimeout, Duration leaderTimeout) throws Exception {
+    for (String id : ids) {
+      start(id);
+    }
+    for (String id : ids) {
+      awaitReady(id, readyTimeout);
+    }
+    return awaitLeader(ids, 0, leaderTimeout);
+  }
+
   /** SIGKILLs node {@code id} by its PID and waits until it is dead. */
   void kill(String id) throws Exception {
     Process p = running.remove(id);

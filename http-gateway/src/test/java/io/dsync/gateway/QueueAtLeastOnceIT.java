@@ -201,13 +201,7 @@ class QueueAtLeastOnceIT {
 
   private void run() throws Exception {
     long t0 = System.nanoTime();
-    for (String id : cluster.ids()) {
-      cluster.start(id);
-    }
-    for (String id : cluster.ids()) {
-      cluster.awaitReady(id, READY_TIMEOUT);
-    }
-    ProcessCluster.Leader first = cluster.awaitLeader(cluster.ids(), 0, FAILOVER_TIMEOUT);
+    ProcessCluster.Leader first = cluster.startAll(cluster.ids(), READY_TIMEOUT, FAILOVER_TIMEOUT);
     say("3 nodes up in %d ms; leader %s in term %d", ms(t0), first.id(), first.term());
     createTopic(first.id());
 

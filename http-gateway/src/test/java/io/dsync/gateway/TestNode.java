@@ -101,6 +101,25 @@ final class TestNode implements AutoCloseable {
     return n;
   }
 
+  /**
+   * Sends a request that must be refused: a {@code status} problem of {@code type}, with nothing
+   * that {@code state} shows changed by it.
+   *
+   * @param body the JSON body, or null for none
+   * @param state renders the state the request must not change (topics, offsets, Raft indexes...)
+   * @return the problem
+   */
+  JsonNode refusedUnchanged(String method, String path, String body, int status, String type,
+      java.util.function.Supplier<String> state) {
+    String before = state.get();
+    Res r = body == null
+        ? send(HttpRequest.newBuilder(uri(path)).method(method, HttpRequest.BodyPublishers.noBody()))
+        : method(method, path, body);
+    JsonNode p = r.problem(status, type);
+    assertEquals(before, state.get(), "state changed by a refused " + method + " " + path);
+    return p;
+  }
+
   /** Polls {@code /ready} until 200, at most 10 s; returns how many 503s it saw. */
   int awaitReady() {
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
