@@ -58,18 +58,7 @@ class BrokerTest {
   }
 
   private Broker openBroker() {
-    Broker b = Broker.open(
-        new Broker.Options(dir, RaftConfig.defaults("n1", List.of("n1")), StorageOptions.defaults(), BrokerLimits.defaults()),
-        new PrometheusRegistry(), System::currentTimeMillis);
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    while (!b.isReady()) {
-      if (System.nanoTime() > deadline) {
-        b.close();
-        fail("broker not ready within 5 s");
-      }
-      Thread.onSpinWait();
-    }
-    return b;
+    return TestBrokers.openReady(dir, System::currentTimeMillis);
   }
 
   private static TopicConfig topic(String name, int partitions) {

@@ -74,18 +74,7 @@ class GroupCoordinatorTest {
   }
 
   private Broker openBroker() {
-    Broker b = Broker.open(
-        new Broker.Options(dir, RaftConfig.defaults("n1", List.of("n1")), StorageOptions.defaults(), BrokerLimits.defaults()),
-        new PrometheusRegistry(), clock::get);
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-    while (!b.isReady()) {
-      if (System.nanoTime() > deadline) {
-        b.close();
-        fail("broker not ready within 5 s");
-      }
-      Thread.onSpinWait();
-    }
-    return b;
+    return TestBrokers.openReady(dir, clock::get);
   }
 
   /** Closes the broker, lets {@code downMs} pass on the clock, and opens it again. */
