@@ -65,7 +65,7 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--raft-port", defaultValue = "${env:DSYNC_RAFT_PORT:-9080}", description = "Raft peer transport port (env DSYNC_RAFT_PORT; default ${DEFAULT-VALUE}; unused without peers).")
     int raftPort;
 
-    @Option(names = "--peers", defaultValue = "${env:DSYNC_PEERS:-}", description = "All voters, this node included: id=raftHost:raftPort/httpHost:httpPort,... (env DSYNC_PEERS; empty: a single node).")
+    @Option(names = "--peers", defaultValue = "${env:DSYNC_PEERS:-}", description = "The bootstrap voters, this node included (with --join: the members' addresses): id=raftHost:raftPort/httpHost:httpPort,... (env DSYNC_PEERS; empty: a single node). Once the log holds a configuration, that rules.")
     String peers;
 
     @Option(names = "--cluster-secret", defaultValue = "${env:DSYNC_CLUSTER_SECRET:-}", description = "Shared secret of the cluster's peers, >= 16 characters (env DSYNC_CLUSTER_SECRET; required with --peers).")

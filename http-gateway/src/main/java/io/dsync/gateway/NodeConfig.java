@@ -22,7 +22,8 @@ import java.util.List;
  * @param raftHost the address the Raft peer transport listens on ({@code DSYNC_RAFT_HOST},
  *     default {@code 127.0.0.1})
  * @param raftPort the Raft peer port ({@code DSYNC_RAFT_PORT}, default 9080; 0 picks a free one)
- * @param peers every voter of the cluster, this node included ({@code DSYNC_PEERS}, e.g.
+ * @param peers the bootstrap voters of the cluster, this node included — or, with {@code join}, where the
+ *     members are ({@code DSYNC_PEERS}, e.g.
  *     {@code n1=127.0.0.1:9080/127.0.0.1:8080,n2=...}: id, Raft address, HTTP address); empty
  *     for a single node
  * @param clusterSecret the secret peers prove to each other ({@code DSYNC_CLUSTER_SECRET}, at

@@ -116,21 +116,17 @@ public record Membership(SortedMap<String, Member> members) {
 
   /** @return the encoded {@link ClusterConfig} (the data of a config entry) */
   public byte[] encode() {
+    return toProto().toByteArray();
+  }
+
+  /** @return the configuration as its protobuf message, members sorted by id */
+  public ClusterConfig toProto() {
     ClusterConfig.Builder b = ClusterConfig.newBuilder();
     for (Member m : members.values()) {
       b.addMembers(ClusterMember.newBuilder().setId(m.id()).setRaftAddress(m.raftAddress())
           .setHttpAddress(m.httpAddress()).setLearner(!m.voter()));
     }
-    return b.build().toByteArray();
-  }
-
-  /** @return the configuration as its protobuf message */
-  public ClusterConfig toProto() {
-    try {
-      return ClusterConfig.parseFrom(encode());
-    } catch (InvalidProtocolBufferException e) {
-      throw new IllegalStateException(e);
-    }
+    return b.build();
   }
 
   /**
