@@ -4,6 +4,8 @@
 #   bench/cluster.sh produce [--nodes 3] [-Dname=value ...]   Gatling produce load spread over
 #                                                            every node (e.g. -Dusers=8 -Dduration=30,
 #                                                            or -Drate=50 for a fixed load)
+#                                                            Ends with each node's CPU seconds over
+#                                                            the run and CPU ms per 1,000 records.
 #   bench/cluster.sh failover [--runs 20]                     SIGKILL the leader, time until the
 #                                                            first acknowledged write on a survivor
 #
@@ -17,6 +19,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/cpu.sh
+source "$ROOT/bench/cpu.sh"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
@@ -78,7 +82,13 @@ case "$mode" in
     produce)
         urls=""
         for ((i = 0; i < nodes; i++)); do urls+="${urls:+,}http://127.0.0.1:$((base + i))"; done
-        bench/gatling.sh produce "-DbaseUrl=$urls" ${gatling_args[@]+"${gatling_args[@]}"}
+        pids=()
+        for ((i = 1; i <= nodes; i++)); do pids+=("$(cat "$dir/n$i/pid")"); done
+        cpu_mark load "${pids[@]}"
+        bench/gatling.sh produce "-DbaseUrl=$urls" ${gatling_args[@]+"${gatling_args[@]}"} | tee "$dir/gatling.out"
+        # the nodes' CPU over the load (Gatling's start-up included; the nodes idle through it)
+        records="$(sed -n 's/.* OK requests, \([0-9]*\) records acknowledged.*/\1/p' "$dir/gatling.out" | tail -n 1)"
+        cpu_report load "${records:-0}"
         ;;
     failover)
         curl -s --noproxy '*' -X POST "http://127.0.0.1:$base/v1/topics" -H 'content-type: application/json' \

@@ -10,7 +10,9 @@
 # 3. waits for GET /ready, at most DSYNC_BENCH_READY_TIMEOUT seconds (default 60);
 # 4. runs `bench/gatling.sh produce -DbaseUrl=<that node>` (or $DSYNC_BENCH_SIMULATION) with the
 #    arguments given here;
-# 5. on exit, whatever happened (trap on EXIT; Ctrl-C and SIGTERM too): stops the load test if it
+# 5. prints the node's CPU seconds over the load and CPU ms per 1,000 acknowledged records
+#    (bench/cpu.sh);
+# 6. on exit, whatever happened (trap on EXIT; Ctrl-C and SIGTERM too): stops the load test if it
 #    is still running (it runs in its own process group: Maven and Gatling's JVM), sends SIGTERM
 #    to exactly the node's PID, SIGKILL after 20 s if it is still alive, and deletes the
 #    temporary directory.
@@ -27,6 +29,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/cpu.sh
+source "$ROOT/bench/cpu.sh"
 
 if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
@@ -106,11 +110,16 @@ echo "produce-local.sh: node ready at $base_url" >&2
 
 # In the background, in a process group of its own (set -m), and waited for: a signal to this
 # script then runs the trap at once, and the trap can stop Maven and Gatling's forked JVM too.
+cpu_mark load "$node_pid"
 set -m
-"$ROOT/bench/gatling.sh" "${DSYNC_BENCH_SIMULATION:-produce}" -DbaseUrl="$base_url" "$@" </dev/null &
+"$ROOT/bench/gatling.sh" "${DSYNC_BENCH_SIMULATION:-produce}" -DbaseUrl="$base_url" "$@" </dev/null \
+    > >(tee "$work/gatling.out") &
 load_pgid=$!
 set +m
 rc=0
 wait "$load_pgid" || rc=$?
 load_pgid=""
+# the node's CPU over the load (Gatling's start-up included; the node idles through it)
+records="$(sed -n 's/.* OK requests, \([0-9]*\) records acknowledged.*/\1/p' "$work/gatling.out" | tail -n 1)"
+cpu_report load "${records:-0}"
 exit "$rc"
