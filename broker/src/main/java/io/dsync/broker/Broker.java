@@ -210,6 +210,14 @@ public final class Broker implements AutoCloseable {
   }
 
   /**
+   * @param name a topic name (any string)
+   * @return whether this node has applied a topic of that name (a follower may lag the leader)
+   */
+  public boolean hasTopic(String name) {
+    return name != null && topics.view(name) != null;
+  }
+
+  /**
    * @param name a topic name
    * @return the topic with each partition's start and end offset
    * @throws BrokerException BAD_REQUEST (invalid name) or NOT_FOUND
@@ -238,6 +246,10 @@ public final class Broker implements AutoCloseable {
    * @param topic the topic
    * @param records 1 to {@link BrokerLimits#maxRecordsPerBatch()} records
    * @return each record's partition and offset, in request order
+   * <p>Any node takes it: a follower validates the batch, places its records and sends the
+   * encoded command to the leader over the peer transport ({@link RaftNode#proposeAnywhere}),
+   * answering once it applied the entry itself; so the topic must be known on this node.
+   *
    * @throws BrokerException BAD_REQUEST, PAYLOAD_TOO_LARGE, NOT_FOUND, NO_LEADER, OVERLOADED
    */
   public List<RecordPosition> produce(String topic, List<RecordIn> records) {
@@ -292,7 +304,8 @@ public final class Broker implements AutoCloseable {
       String key = records.get(i).key();
       assigned[i] = key == null ? Math.floorMod(roundRobin.getAndIncrement(), partitions) : ring.memberFor(key);
     }
-    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, priorities, encoded, producerId, sequence));
+    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, priorities, encoded, producerId, sequence),
+        true);
   }
 
   private void validate(RecordIn r, int i) {
@@ -875,9 +888,20 @@ public final class Broker implements AutoCloseable {
   }
 
   private Object write(byte[] command) {
+    return write(command, false);
+  }
+
+  /**
+   * Proposes {@code command} and waits for its result.
+   *
+   * @param anywhere {@code true}: on a follower, forward it to the leader over the peer transport
+   *     ({@link RaftNode#proposeAnywhere}) and answer when this node applied it; {@code false}: a
+   *     follower refuses with NO_LEADER (commands whose checks need the leader's state)
+   */
+  private Object write(byte[] command, boolean anywhere) {
     CompletableFuture<Object> f;
     try {
-      f = raft.propose(command);
+      f = anywhere ? raft.proposeAnywhere(command, limits.writeTimeoutMs()) : raft.propose(command);
     } catch (NotLeaderException e) {
       throw noLeader(e);
     } catch (OverloadedException e) {
@@ -898,6 +922,13 @@ public final class Broker implements AutoCloseable {
       Throwable c = e.getCause();
       if (c instanceof NotLeaderException nl) {
         throw new BrokerException(ErrorKind.NO_LEADER, nl.getMessage());
+      }
+      if (c instanceof OverloadedException o) {
+        throw new BrokerException(ErrorKind.OVERLOADED, o.getMessage());
+      }
+      if (c instanceof TimeoutException) {
+        throw new BrokerException(ErrorKind.OVERLOADED,
+            "the write was not confirmed within " + limits.writeTimeoutMs() + " ms; its outcome is unknown");
       }
       throw new BrokerException(ErrorKind.NO_LEADER, "the write failed: " + c + "; its outcome is unknown");
     }

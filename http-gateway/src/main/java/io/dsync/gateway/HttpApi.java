@@ -141,7 +141,8 @@ public final class HttpApi {
       r.get("/v1/topics", leader.reads(api::listTopics));
       r.get("/v1/topics/{topic}", leader.reads(api::getTopic));
       r.delete("/v1/topics/{topic}", leader.writes(api::deleteTopic));
-      r.post("/v1/topics/{topic}/records", leader.writes(api::produce));
+      r.post("/v1/topics/{topic}/records",
+          leader.proposedAnywhere(api::produce, ctx -> broker.hasTopic(ctx.pathParam("topic"))));
       r.get("/v1/topics/{topic}/partitions/{partition}/records", leader.reads(api::fetch));
 
       r.post("/v1/topics/{topic}/leases", leader.longPollWrites(api::lease));

@@ -52,6 +52,29 @@ final class LeaderForwarder implements AutoCloseable {
   }
 
   /**
+   * Wraps a write a follower can propose itself ({@code Broker.produce}: the command goes to the
+   * leader over the peer transport, not HTTP, and the follower answers once it applied the entry):
+   * run it here on the leader, on a single node, or on a follower that knows a leader and for which
+   * {@code servableHere} holds (e.g. it has applied the topic already); else as {@link
+   * #writes(Handler)} (forward the HTTP request to the leader, or 503).
+   *
+   * @param write the handler
+   * @param servableHere whether this follower has the state the handler's checks need
+   * @return the wrapping handler
+   */
+  Handler proposedAnywhere(Handler write, java.util.function.Predicate<Context> servableHere) {
+    Handler viaLeader = writes(write, false);
+    return ctx -> {
+      if (config.peers().isEmpty() || broker.isLeader()
+          || (ctx.header(FORWARDED_BY) == null && broker.raft().leaderId() != null && servableHere.test(ctx))) {
+        write.handle(ctx);
+        return;
+      }
+      viaLeader.handle(ctx);
+    };
+  }
+
+  /**
    * Same as {@link #writes(Handler)} for a write that may long-poll with {@code max_wait_ms} in
    * its JSON body (a lease): a forwarded request may wait at the leader up to the broker's longest
    * long poll ({@code BrokerLimits.maxWaitMs}), so the forward timeout grows by that much.

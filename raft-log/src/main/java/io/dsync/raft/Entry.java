@@ -14,8 +14,17 @@ import com.google.protobuf.UnsafeByteOperations;
  * @param timestampMs the appending leader's clock, ms since the epoch (the state machines' only
  *     source of time)
  * @param data the command bytes (empty for no-ops); never modified after construction
+ * @param originNode for a proposal a follower forwarded to the leader, that follower's id, so it
+ *     can answer its client when it applies the entry; {@code ""} otherwise. Not part of the
+ *     command: state machines never see it
+ * @param originId the forwarding follower's id for the proposal ({@code 0} without an origin)
  */
-public record Entry(long index, long term, EntryType type, long timestampMs, byte[] data) {
+public record Entry(long index, long term, EntryType type, long timestampMs, byte[] data, String originNode, long originId) {
+  /** An entry without an origin: proposed on the leader itself, or a no-op or configuration. */
+  public Entry(long index, long term, EntryType type, long timestampMs, byte[] data) {
+    this(index, term, type, timestampMs, data, "", 0);
+  }
+
   /** The on-disk format version this code writes and reads. */
   public static final int FORMAT_VERSION = 1;
 
@@ -28,6 +37,8 @@ public record Entry(long index, long term, EntryType type, long timestampMs, byt
         .setType(type)
         .setTimestampMs(timestampMs)
         .setData(UnsafeByteOperations.unsafeWrap(data)) // data is never modified (see the record doc)
+        .setOriginNode(originNode)
+        .setOriginId(originId)
         .build()
         .toByteArray();
   }
@@ -51,7 +62,8 @@ public record Entry(long index, long term, EntryType type, long timestampMs, byt
             "unknown log entry format version " + e.getFormatVersion() + " (this build reads "
                 + FORMAT_VERSION + ")");
       }
-      return new Entry(e.getIndex(), e.getTerm(), e.getType(), e.getTimestampMs(), e.getData().toByteArray());
+      return new Entry(e.getIndex(), e.getTerm(), e.getType(), e.getTimestampMs(), e.getData().toByteArray(),
+          e.getOriginNode(), e.getOriginId());
     } catch (InvalidProtocolBufferException ex) {
       throw new CorruptEntryException("undecodable log entry: " + ex.getMessage());
     }

@@ -359,6 +359,17 @@ public final class RaftCore {
    * @throws NotLeaderException if this node is not the leader, or is handing leadership over
    */
   public long propose(List<byte[]> commands, long nowMs) {
+    return propose(commands, null, nowMs);
+  }
+
+  /**
+   * The same as {@link #propose(List, long)}, each entry tagged with the follower that forwarded
+   * its command ({@link Entry#originNode()}, {@link Entry#originId()}).
+   *
+   * @param origins parallel to {@code commands}: the forwarding node's id and its proposal id, or
+   *     {@code null} for a command proposed here; {@code origins} itself may be {@code null}
+   */
+  public long propose(List<byte[]> commands, List<Map.Entry<String, Long>> origins, long nowMs) {
     if (role != Role.LEADER) {
       throw new NotLeaderException(leaderId, "not the leader; leader is " + leaderId);
     }
@@ -367,8 +378,12 @@ public final class RaftCore {
     }
     observeTime(nowMs);
     long first = lastIndex() + 1;
-    for (byte[] c : commands) {
-      mem.add(new Entry(lastIndex() + 1, term, EntryType.ENTRY_NORMAL, lastTimestampMs, c));
+    for (int i = 0; i < commands.size(); i++) {
+      Map.Entry<String, Long> o = origins == null ? null : origins.get(i);
+      mem.add(o == null
+          ? new Entry(lastIndex() + 1, term, EntryType.ENTRY_NORMAL, lastTimestampMs, commands.get(i))
+          : new Entry(lastIndex() + 1, term, EntryType.ENTRY_NORMAL, lastTimestampMs, commands.get(i), o.getKey(),
+              o.getValue()));
     }
     broadcastAppend();
     maybeCommit();
@@ -437,8 +452,8 @@ public final class RaftCore {
    * @param m the message; messages not addressed to this node are ignored
    */
   public void step(RaftMessage m) {
-    if (!id.equals(m.to())) {
-      return;
+    if (!id.equals(m.to()) || m instanceof RaftMessage.ForwardProposal || m instanceof RaftMessage.ForwardRejected) {
+      return; // forwarded proposals are RaftNode's: not Raft RPCs, their terms change nothing here
     }
     if (m.term() > term) {
       if (m instanceof RequestVote rv) {
@@ -480,6 +495,8 @@ public final class RaftCore {
       case TimeoutNow t -> handleTimeoutNow(t);
       case RaftMessage.InstallSnapshot is -> handleInstallSnapshot(is);
       case RaftMessage.InstallSnapshotResponse r -> handleInstallSnapshotResponse(r);
+      case RaftMessage.ForwardProposal f -> throw new AssertionError("unreachable: returned above");
+      case RaftMessage.ForwardRejected r -> throw new AssertionError("unreachable: returned above");
     }
   }
 

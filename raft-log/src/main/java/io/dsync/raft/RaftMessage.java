@@ -151,4 +151,26 @@ public sealed interface RaftMessage {
    */
   record InstallSnapshotResponse(String from, String to, long term, long index, int seq, boolean installed)
       implements RaftMessage {}
+
+  /**
+   * A follower's proposal sent on to the leader, which appends it with the follower as the
+   * entry's origin ({@link Entry#originNode()}); the follower completes its caller's future when
+   * it applies that entry. Not a Raft RPC: {@link RaftNode} handles it, {@link RaftCore} never
+   * sees it, and its term is informational.
+   *
+   * @param id the follower's id for the proposal, unique per follower process
+   * @param command the encoded command
+   */
+  record ForwardProposal(String from, String to, long term, long id, byte[] command) implements RaftMessage {}
+
+  /**
+   * The leader's (or a former leader's) refusal of a {@link ForwardProposal}.
+   *
+   * @param id the refused proposal's id
+   * @param reason for the follower's caller
+   * @param overloaded {@code true}: the leader's proposal queue was full; {@code false}: the
+   *     receiver is not the leader
+   */
+  record ForwardRejected(String from, String to, long term, long id, String reason, boolean overloaded)
+      implements RaftMessage {}
 }

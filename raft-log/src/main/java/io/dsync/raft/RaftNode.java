@@ -84,6 +84,19 @@ public final class RaftNode implements AutoCloseable {
   /** The configuration at {@link #snapshotIndex}, or null if the snapshot metadata holds none. */
   private volatile Membership snapshotConfig;
   private long bytesSinceCompaction;
+  /** Whether a compaction's state flush runs on {@link #compactor} (Raft thread only). */
+  private boolean compactionRunning;
+  /** The running compaction's flush, so a snapshot install can wait for it (Raft thread only). */
+  private java.util.concurrent.Future<?> compactionFlush;
+  /**
+   * Flushes the state before a log compaction, off the Raft thread: a flush of several 64 MiB
+   * memtables takes long enough that a leader doing it inline missed its heartbeats and lost
+   * leadership under load (seen in {@code bench/cluster.sh produce}).
+   */
+  private final java.util.concurrent.ExecutorService compactor;
+
+  /** A compaction's flush finished (or failed); the Raft thread purges the log. */
+  private record CompactionFlushed(long index, long term, Membership config, Throwable error) {}
   private long lastHandedToApply;
   private final Map<String, SnapshotSender> senders = new ConcurrentHashMap<>();
   private final java.nio.file.Path stagingFile;
@@ -92,7 +105,28 @@ public final class RaftNode implements AutoCloseable {
   private Membership stagingConfig;
   private int expectedSeq;
 
-  private record Proposal(byte[] command, CompletableFuture<Object> future, long[] termHolder) {}
+  /**
+   * A proposal waiting for the Raft thread; {@code originNode}/{@code originId} name the follower
+   * that forwarded it ({@code null}/0 for one proposed here).
+   */
+  private record Proposal(byte[] command, CompletableFuture<Object> future, long[] termHolder, String originNode,
+      long originId) {
+    Proposal(byte[] command, CompletableFuture<Object> future, long[] termHolder) {
+      this(command, future, termHolder, null, 0);
+    }
+  }
+
+  /** A proposal this node forwarded to the leader, waiting for its entry to be applied here. */
+  private record Forwarded(CompletableFuture<Object> future, long term) {}
+
+  /** This node's forwarded proposals by id (the entry's {@link Entry#originId()}). */
+  private final Map<Long, Forwarded> forwarded = new ConcurrentHashMap<>();
+  /**
+   * Ids for forwarded proposals; random start, so that entries a previous run of this node
+   * forwarded (still being applied after a restart) never match a new proposal's id.
+   */
+  private final java.util.concurrent.atomic.AtomicLong forwardIds =
+      new java.util.concurrent.atomic.AtomicLong(new java.security.SecureRandom().nextLong());
 
   /**
    * Builds a node from its durable state; call {@link #start()} to run it.
@@ -179,6 +213,8 @@ public final class RaftNode implements AutoCloseable {
     this.raftThread = Thread.ofPlatform().name("raft-" + config.nodeId()).unstarted(this::raftLoop);
     this.applyThread = Thread.ofPlatform().name("apply-" + config.nodeId()).unstarted(this::applyLoop);
     this.tickThread = Thread.ofPlatform().daemon().name("tick-" + config.nodeId()).unstarted(this::tickLoop);
+    this.compactor = java.util.concurrent.Executors.newSingleThreadExecutor(
+        Thread.ofPlatform().daemon().name("compact-" + config.nodeId()).factory());
   }
 
   /** Starts the threads. */
@@ -214,6 +250,84 @@ public final class RaftNode implements AutoCloseable {
     metrics.proposals.inc();
     wake();
     return p.future;
+  }
+
+  /**
+   * Proposes a command from any node: on the leader as {@link #propose(byte[])}; on a follower the
+   * command is sent to the leader over the peer transport ({@link RaftMessage.ForwardProposal}),
+   * the leader appends it with this node as the entry's origin, and the future completes when
+   * this node applies that entry, with this node's state machine result (the same as the
+   * leader's: apply is deterministic). So the caller also reads its own write from this node.
+   *
+   * <p>The future fails with {@link NotLeaderException} when the leader refuses (it no longer
+   * leads) or the term changes first (a new leader may or may not have the entry: the outcome is
+   * unknown), with {@link OverloadedException} when the leader's proposal queue is full, and with
+   * {@link java.util.concurrent.TimeoutException} after {@code timeoutMs} (e.g. the message was
+   * lost).
+   *
+   * @param command the encoded command
+   * @param timeoutMs how long a forwarded proposal may wait for its entry, in ms ({@code > 0})
+   * @return the future result
+   * @throws NotLeaderException at once when no leader is known
+   * @throws OverloadedException at once when the proposal queue, or this node's forwarded
+   *     proposals, are at {@link RaftConfig#maxProposalQueue()}
+   * @throws IllegalStateException if the node is stopped or failed
+   */
+  public CompletableFuture<Object> proposeAnywhere(byte[] command, long timeoutMs) {
+    checkRunning();
+    String leader = leaderId;
+    if (role == Role.LEADER || leader == null || leader.equals(config.nodeId())) {
+      return propose(command);
+    }
+    if (forwarded.size() >= config.maxProposalQueue()) {
+      metrics.proposalsRejected.inc();
+      throw new OverloadedException(
+          "forwarded proposals full (" + config.maxProposalQueue() + " waiting); retry shortly");
+    }
+    long id = forwardIds.incrementAndGet();
+    CompletableFuture<Object> f = new CompletableFuture<>();
+    forwarded.put(id, new Forwarded(f, term));
+    f.orTimeout(timeoutMs, TimeUnit.MILLISECONDS).whenComplete((r, e) -> forwarded.remove(id));
+    metrics.proposals.inc();
+    transport.send(new RaftMessage.ForwardProposal(config.nodeId(), leader, term, id, command));
+    return f;
+  }
+
+  /** On the transport's thread: a follower's proposal; queue it if this node leads, else refuse. */
+  private void acceptForwarded(RaftMessage.ForwardProposal fp) {
+    if (role != Role.LEADER || !running) {
+      transport.send(new RaftMessage.ForwardRejected(config.nodeId(), fp.from(), term, fp.id(),
+          "node " + config.nodeId() + " is not the leader" + (leaderId == null ? "" : "; the leader is " + leaderId),
+          false));
+      return;
+    }
+    Proposal p = new Proposal(fp.command(), new CompletableFuture<>(), new long[1], fp.from(), fp.id());
+    if (!proposals.offer(p)) {
+      metrics.proposalsRejected.inc();
+      transport.send(new RaftMessage.ForwardRejected(config.nodeId(), fp.from(), term, fp.id(),
+          "the leader's proposal queue is full (" + config.maxProposalQueue() + " waiting); retry shortly", true));
+      return;
+    }
+    wake();
+  }
+
+  /** The leader refused one of this node's forwarded proposals. */
+  private void forwardRejected(RaftMessage.ForwardRejected r) {
+    Forwarded w = forwarded.remove(r.id());
+    if (w != null) {
+      w.future().completeExceptionally(r.overloaded() ? new OverloadedException(r.reason())
+          : new NotLeaderException(null, r.reason()));
+    }
+  }
+
+  /** On a term change: forwarded proposals of earlier terms have an unknown outcome; say so. */
+  private void failForwardedBefore(long newTerm) {
+    for (Map.Entry<Long, Forwarded> e : forwarded.entrySet()) {
+      if (e.getValue().term() < newTerm && forwarded.remove(e.getKey(), e.getValue())) {
+        e.getValue().future().completeExceptionally(new NotLeaderException(core.leaderId(),
+            "the leader changed (term " + newTerm + ") before the forwarded write was applied here; its outcome is unknown"));
+      }
+    }
   }
 
   /**
@@ -416,6 +530,14 @@ public final class RaftNode implements AutoCloseable {
   }
 
   private void enqueue(Object event) {
+    if (event instanceof RaftMessage.ForwardProposal fp) {
+      acceptForwarded(fp);
+      return;
+    }
+    if (event instanceof RaftMessage.ForwardRejected r) {
+      forwardRejected(r);
+      return;
+    }
     if (event instanceof RaftMessage.InstallSnapshotResponse r) {
       SnapshotSender sender = senders.get(r.from());
       if (sender != null) {
@@ -486,6 +608,8 @@ public final class RaftNode implements AutoCloseable {
             } catch (RuntimeException e) {
               mr.proposal().future.completeExceptionally(e);
             }
+          } else if (ev instanceof CompactionFlushed cf) {
+            finishCompaction(cf);
           } else if (ev instanceof TransferRequest t) {
             try {
               core.transferLeadership(t.target());
@@ -514,16 +638,25 @@ public final class RaftNode implements AutoCloseable {
   private void drainProposals(List<Proposal> batch, List<byte[]> commands) {
     long bytes = 0;
     Proposal p;
+    boolean anyForwarded = false;
     while (bytes < config.maxBatchBytes() && (p = proposals.poll()) != null) {
       batch.add(p);
       commands.add(p.command);
       bytes += p.command.length;
+      anyForwarded |= p.originNode() != null;
     }
     if (batch.isEmpty()) {
       return;
     }
+    List<Map.Entry<String, Long>> origins = null;
+    if (anyForwarded) {
+      origins = new ArrayList<>(batch.size());
+      for (Proposal q : batch) {
+        origins.add(q.originNode() == null ? null : Map.entry(q.originNode(), q.originId()));
+      }
+    }
     try {
-      long index = core.propose(commands, clockMs.getAsLong());
+      long index = core.propose(commands, origins, clockMs.getAsLong());
       long t = core.term();
       for (Proposal q : batch) {
         q.termHolder[0] = t;
@@ -532,6 +665,10 @@ public final class RaftNode implements AutoCloseable {
     } catch (NotLeaderException e) {
       for (Proposal q : batch) {
         q.future.completeExceptionally(e);
+        if (q.originNode() != null) {
+          transport.send(new RaftMessage.ForwardRejected(config.nodeId(), q.originNode(), core.term(), q.originId(),
+              e.getMessage(), false));
+        }
       }
     }
     batch.clear();
@@ -641,11 +778,15 @@ public final class RaftNode implements AutoCloseable {
     if (core.term() != term || core.lastIndex() < lastIndex) {
       failTruncatedProposals();
     }
+    boolean termChanged = core.term() != term;
     term = core.term();
     leaderId = core.leaderId();
     commitIndex = core.commitIndex();
     lastIndex = core.lastIndex();
     matchIndexes = core.matchIndexes();
+    if (termChanged && !forwarded.isEmpty()) {
+      failForwardedBefore(term); // after publishing the new term: a failed caller sees it
+    }
     publishMembership();
     metrics.term.set(term);
     metrics.commitIndex.set(commitIndex);
@@ -657,11 +798,16 @@ public final class RaftNode implements AutoCloseable {
   // ------------------------------------------------------------------ compaction and snapshots
 
   /**
-   * Purges the log up to the applied index minus {@link RaftConfig#compactTrailingEntries()}: the
-   * state column families, flushed first, are the snapshot of everything purged (Raft §7).
-   * Runs on the Raft thread, the log's one writer.
+   * Starts a compaction: the log is to be purged up to the applied index minus {@link
+   * RaftConfig#compactTrailingEntries()}; the state column families, flushed first, are the
+   * snapshot of everything purged (Raft §7). The flush runs on {@link #compactor} (the Raft thread
+   * keeps sending heartbeats meanwhile); {@link #finishCompaction} purges. Raft thread only; one
+   * compaction at a time.
    */
   private void compactLog() {
+    if (compactionRunning) {
+      return;
+    }
     long index = Math.min(appliedIndex, core.commitIndex()) - config.compactTrailingEntries();
     if (index <= storage.log().firstIndex() || index <= snapshotIndex) {
       return;
@@ -671,16 +817,58 @@ public final class RaftNode implements AutoCloseable {
       return;
     }
     long term = Entry.decode(b).term();
-    storage.flush(); // state up to appliedIndex >= index is on disk before its log goes
     Membership at = core.configAt(index);
-    storage.meta().put(SNAPSHOT_META_KEY, meta(index, term, at));
-    storage.log().purgePrefix(index);
-    core.compacted(index, term);
-    snapshotIndex = index;
-    snapshotTerm = term;
-    snapshotConfig = at;
+    compactionRunning = true;
     bytesSinceCompaction = 0;
-    log.info("node {} compacted its log up to {} (term {})", config.nodeId(), index, term);
+    compactionFlush = compactor.submit(() -> {
+      Throwable error = null;
+      try {
+        storage.flush(); // the apply thread applied up to index >= this: its state is in the memtables flushed
+      } catch (Throwable t) {
+        error = t;
+      }
+      enqueue(new CompactionFlushed(index, term, at, error));
+    });
+  }
+
+  /** Waits for a compaction's flush still running on {@link #compactor}; its outcome arrives as an event. */
+  private void awaitCompactionFlush() throws InterruptedException {
+    java.util.concurrent.Future<?> f = compactionFlush;
+    if (f != null) {
+      try {
+        f.get();
+      } catch (java.util.concurrent.ExecutionException e) {
+        // reported through its CompactionFlushed event
+      }
+    }
+  }
+
+  /**
+   * On the Raft thread, once the state up to {@code cf.index()} is on disk: records the snapshot
+   * metadata and purges the log up to it, unless a snapshot installed meanwhile already covers it.
+   *
+   * @throws StorageException (via {@link #fail}) if the flush failed
+   */
+  private void finishCompaction(CompactionFlushed cf) {
+    compactionRunning = false;
+    if (cf.error() != null) {
+      throw cf.error() instanceof RuntimeException re ? re : new IllegalStateException(cf.error());
+    }
+    long index = cf.index();
+    if (index <= storage.log().firstIndex() || index <= snapshotIndex) {
+      return;
+    }
+    byte[] b = storage.log().get(index);
+    if (b == null || Entry.decode(b).term() != cf.term()) {
+      return; // replaced by an installed snapshot's log meanwhile
+    }
+    storage.meta().put(SNAPSHOT_META_KEY, meta(index, cf.term(), cf.config()));
+    storage.log().purgePrefix(index);
+    core.compacted(index, cf.term());
+    snapshotIndex = index;
+    snapshotTerm = cf.term();
+    snapshotConfig = cf.config();
+    log.info("node {} compacted its log up to {} (term {})", config.nodeId(), index, cf.term());
   }
 
   private static byte[] meta(long index, long term, Membership config) {
@@ -755,6 +943,7 @@ public final class RaftNode implements AutoCloseable {
       }
       Thread.sleep(1);
     }
+    awaitCompactionFlush(); // the state is replaced next: no flush of it may still run
     storage.meta().put(RESTORE_PENDING_KEY, meta(stagingIndex, stagingTerm, stagingConfig));
     finishPendingRestore();
     stagingIndex = -1;
@@ -938,6 +1127,12 @@ public final class RaftNode implements AutoCloseable {
         appliedIndex = applied; // before completing futures: a caller that sees its write sees this index
         for (int i = 0; i < entries.size(); i++) {
           Entry e = entries.get(i);
+          if (!forwarded.isEmpty() && config.nodeId().equals(e.originNode())) {
+            Forwarded w = forwarded.remove(e.originId());
+            if (w != null) {
+              w.future().complete(results.get(i));
+            }
+          }
           Proposal p = pending.remove(e.index());
           if (p != null) {
             if (p.termHolder[0] == e.term()) {
@@ -987,6 +1182,12 @@ public final class RaftNode implements AutoCloseable {
         q.future.completeExceptionally(e);
       }
     }
+    for (Long id : new ArrayList<>(forwarded.keySet())) {
+      Forwarded w = forwarded.remove(id);
+      if (w != null) {
+        w.future().completeExceptionally(e);
+      }
+    }
   }
 
   /**
@@ -1003,6 +1204,7 @@ public final class RaftNode implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    compactor.close(); // waits for a flush in progress: the caller closes the storage next
     failPending(new IllegalStateException("raft node stopped"));
   }
 }

@@ -96,6 +96,17 @@ public final class WireCodec {
                   .setIndex(m.index())
                   .setSeq(m.seq())
                   .setInstalled(m.installed()));
+      case RaftMessage.ForwardProposal m ->
+          frame.setForwardProposal(
+              io.dsync.raft.proto.ForwardProposalBody.newBuilder()
+                  .setId(m.id())
+                  .setCommand(UnsafeByteOperations.unsafeWrap(m.command())));
+      case RaftMessage.ForwardRejected m ->
+          frame.setForwardRejected(
+              io.dsync.raft.proto.ForwardRejectedBody.newBuilder()
+                  .setId(m.id())
+                  .setReason(m.reason())
+                  .setOverloaded(m.overloaded()));
     }
     return frame.build();
   }
@@ -180,6 +191,14 @@ public final class WireCodec {
         io.dsync.raft.proto.InstallSnapshotResponseBody b = frame.getInstallSnapshotResponse();
         yield new RaftMessage.InstallSnapshotResponse(from, to, term, nonNegative(b.getIndex(), "index"), b.getSeq(),
             b.getInstalled());
+      }
+      case FORWARD_PROPOSAL -> {
+        io.dsync.raft.proto.ForwardProposalBody b = frame.getForwardProposal();
+        yield new RaftMessage.ForwardProposal(from, to, term, b.getId(), b.getCommand().toByteArray());
+      }
+      case FORWARD_REJECTED -> {
+        io.dsync.raft.proto.ForwardRejectedBody b = frame.getForwardRejected();
+        yield new RaftMessage.ForwardRejected(from, to, term, b.getId(), b.getReason(), b.getOverloaded());
       }
       case BODY_NOT_SET ->
           throw new MalformedFrameException(

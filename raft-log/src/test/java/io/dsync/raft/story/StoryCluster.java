@@ -698,6 +698,8 @@ final class StoryCluster {
           + is.snapshotTerm();
       case InstallSnapshotResponse r -> "InstallSnapshotResponse term=" + r.term() + " index=" + r.index()
           + (r.installed() ? " installed" : "");
+      case RaftMessage.ForwardProposal f -> "ForwardProposal id=" + f.id();
+      case RaftMessage.ForwardRejected r -> "ForwardRejected id=" + r.id() + (r.overloaded() ? " overloaded" : "");
     };
   }
 

@@ -1,7 +1,10 @@
 package io.dsync.raft.transport;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -276,5 +279,75 @@ class GrpcRaftClusterTest {
       }
     }
     assertEquals(List.of(), none, "no stranded command may be applied anywhere");
+  }
+
+  @Test
+  void aFollowerProposesThroughTheLeaderAndAnswersOnceItAppliedTheEntry() throws Exception {
+    List<Member> all = new ArrayList<>();
+    for (String id : IDS) {
+      all.add(start(id));
+    }
+    connectAndStart(all);
+    propose("warm", 1); // a leader that committed in its term, known to the followers
+    Member leader = awaitLeader();
+    Member follower = members.values().stream().filter(m -> m != leader).findFirst().orElseThrow();
+    String followerId = follower.node().config().nodeId();
+    await(followerId + " knows the leader", () -> leader.node().config().nodeId().equals(follower.node().leaderId()));
+
+    List<CompletableFuture<Object>> futures = new ArrayList<>();
+    for (int i = 0; i < 20; i++) { // concurrently in flight: batched by the leader like its own
+      futures.add(follower.node().proposeAnywhere(("fw" + i).getBytes(UTF_8), 10_000));
+    }
+    for (int i = 0; i < 20; i++) {
+      long index = (Long) futures.get(i).get(10, TimeUnit.SECONDS); // the Machine's result: the entry index
+      // Answered by the follower's own apply: it has the entry applied, so it reads its write.
+      assertTrue(follower.node().appliedIndex() >= index, "applied " + follower.node().appliedIndex() + " < " + index);
+      Entry e = Entry.decode(leader.storage().log().get(index));
+      assertEquals("fw" + i, new String(e.data(), UTF_8));
+      assertEquals(followerId, e.originNode(), "the leader's entry names the follower that forwarded it");
+      assertArrayEquals(leader.storage().log().get(index), follower.storage().log().get(index));
+    }
+    List<String> expected = new ArrayList<>(List.of("warm0"));
+    for (int i = 0; i < 20; i++) {
+      expected.add("fw" + i);
+    }
+    awaitSameCommands(expected);
+  }
+
+  @Test
+  void aForwardedProposalTheLeaderNeverGotFailsWhenTheTermChanges() throws Exception {
+    List<Member> all = new ArrayList<>();
+    for (String id : IDS) {
+      all.add(start(id));
+    }
+    connectAndStart(all);
+    propose("warm", 1);
+    Member leader = awaitLeader();
+    String leaderId = leader.node().config().nodeId();
+    Member follower = members.values().stream().filter(m -> m != leader).findFirst().orElseThrow();
+    await("the follower knows the leader", () -> leaderId.equals(follower.node().leaderId()));
+    long term = follower.node().term();
+    List<String> others = IDS.stream().filter(id -> !id.equals(leaderId)).toList();
+    leader.transport().isolate(java.util.Set.copyOf(others));
+    for (String id : others) {
+      members.get(id).transport().isolate(java.util.Set.of(leaderId));
+    }
+    CompletableFuture<Object> f = follower.node().proposeAnywhere("lost".getBytes(UTF_8), 60_000);
+    try {
+      f.get(30, TimeUnit.SECONDS); // well below its own 60 s timeout: the new term fails it
+      fail("a proposal the leader never received succeeded");
+    } catch (java.util.concurrent.ExecutionException e) {
+      assertEquals(io.dsync.raft.NotLeaderException.class, e.getCause().getClass(), e.toString());
+    }
+    assertTrue(follower.node().term() > term, "failed by a term change, not by a timeout");
+    leader.transport().heal();
+    for (String id : others) {
+      members.get(id).transport().heal();
+    }
+    propose("after", 1);
+    awaitSameCommands(List.of("warm0", "after0"));
+    for (Member m : members.values()) {
+      assertFalse(m.machine().commands.contains("lost"), "the dropped proposal was applied on " + m.node().config().nodeId());
+    }
   }
 }

@@ -34,7 +34,9 @@ class WireCodecTest {
         List.of(
             new Entry(7, 2, EntryType.ENTRY_NOOP, 1_700_000_000_000L, new byte[0]),
             new Entry(8, 3, EntryType.ENTRY_NORMAL, 1_700_000_000_123L, "hello".getBytes(StandardCharsets.UTF_8)),
-            new Entry(9, 3, EntryType.ENTRY_CONFIG, 0, new byte[] {0, -1, 127, -128}));
+            new Entry(9, 3, EntryType.ENTRY_CONFIG, 0, new byte[] {0, -1, 127, -128}),
+            // forwarded by a follower: the origin travels with the entry
+            new Entry(10, 3, EntryType.ENTRY_NORMAL, 1_700_000_000_200L, new byte[] {5}, "n2", -7_000_000_000L));
     return List.of(
         new RequestVote("a", "b", 5, 42, 4),
         new RequestVote("node-1", "node.2", Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE),
@@ -54,7 +56,10 @@ class WireCodecTest {
         new RaftMessage.InstallSnapshot("a", "b", 3, 120, 2, 4, new byte[] {1, 2, 3}, false),
         new RaftMessage.InstallSnapshot("a", "b", 3, 120, 2, 5, new byte[0], true),
         new RaftMessage.InstallSnapshotResponse("b", "a", 3, 120, 4, false),
-        new RaftMessage.InstallSnapshotResponse("b", "a", 3, 120, 5, true));
+        new RaftMessage.InstallSnapshotResponse("b", "a", 3, 120, 5, true),
+        new RaftMessage.ForwardProposal("b", "a", 3, Long.MIN_VALUE + 1, "cmd".getBytes(StandardCharsets.UTF_8)),
+        new RaftMessage.ForwardRejected("a", "b", 3, 42, "node a is not the leader", false),
+        new RaftMessage.ForwardRejected("a", "b", 3, -1, "queue full", true));
   }
 
   @Test
@@ -79,8 +84,8 @@ class WireCodecTest {
     AppendEntries m = (AppendEntries) samples().stream()
         .filter(x -> x instanceof AppendEntries a && !a.entries().isEmpty()).findFirst().orElseThrow();
     AppendEntriesBody body = WireCodec.encode(m).getAppendEntries();
-    assertEquals(3, body.getEntriesCount());
-    for (int i = 0; i < 3; i++) {
+    assertEquals(4, body.getEntriesCount());
+    for (int i = 0; i < 4; i++) {
       assertArrayEquals(m.entries().get(i).encode(), body.getEntries(i).toByteArray());
     }
   }
@@ -130,14 +135,17 @@ class WireCodecTest {
       for (int i = 0; i < e.entries().size(); i++) {
         Entry x = e.entries().get(i);
         Entry y = a.entries().get(i);
-        assertEquals(List.of(x.index(), x.term(), x.type(), x.timestampMs()),
-            List.of(y.index(), y.term(), y.type(), y.timestampMs()));
+        assertEquals(List.of(x.index(), x.term(), x.type(), x.timestampMs(), x.originNode(), x.originId()),
+            List.of(y.index(), y.term(), y.type(), y.timestampMs(), y.originNode(), y.originId()));
         assertArrayEquals(x.data(), y.data());
       }
     } else if (expected instanceof RaftMessage.InstallSnapshot e && actual instanceof RaftMessage.InstallSnapshot a) {
       assertEquals(List.of(e.from(), e.to(), e.term(), e.index(), e.snapshotTerm(), e.seq(), e.last()),
           List.of(a.from(), a.to(), a.term(), a.index(), a.snapshotTerm(), a.seq(), a.last()));
       assertArrayEquals(e.data(), a.data()); // records compare arrays by identity
+    } else if (expected instanceof RaftMessage.ForwardProposal e && actual instanceof RaftMessage.ForwardProposal a) {
+      assertEquals(List.of(e.from(), e.to(), e.term(), e.id()), List.of(a.from(), a.to(), a.term(), a.id()));
+      assertArrayEquals(e.command(), a.command());
     } else {
       assertEquals(expected, actual);
     }
