@@ -15,6 +15,10 @@ public final class RaftMetrics {
   final Histogram applySeconds;
   final Counter proposals;
   final Counter proposalsRejected;
+  /** Proposals this node forwarded to the leader, by outcome (applied, refused, failed). */
+  final Counter forwardedProposals;
+  /** Proposals followers forwarded to this node while it led, accepted into its queue. */
+  final Counter forwardedAccepted;
   final Counter elections;
   final Gauge term;
   final Gauge commitIndex;
@@ -44,6 +48,18 @@ public final class RaftMetrics {
             .classicUpperBounds(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
             .register(registry);
     proposals = Counter.builder().name("dsync_raft_proposals_total").help("Commands proposed").register(registry);
+    forwardedProposals =
+        Counter.builder()
+            .name("dsync_raft_forwarded_proposals_total")
+            .help("Proposals this node sent to the leader over the peer transport, by outcome: applied here, "
+                + "refused by the leader (not leader / queue full), failed (term change, timeout, stop)")
+            .labelNames("outcome")
+            .register(registry);
+    forwardedAccepted =
+        Counter.builder()
+            .name("dsync_raft_forwarded_proposals_accepted_total")
+            .help("Proposals forwarded by followers that this node, leading, queued for its log")
+            .register(registry);
     proposalsRejected =
         Counter.builder()
             .name("dsync_raft_proposals_rejected_total")

@@ -287,7 +287,11 @@ public final class RaftNode implements AutoCloseable {
     long id = forwardIds.incrementAndGet();
     CompletableFuture<Object> f = new CompletableFuture<>();
     forwarded.put(id, new Forwarded(f, term));
-    f.orTimeout(timeoutMs, TimeUnit.MILLISECONDS).whenComplete((r, e) -> forwarded.remove(id));
+    f.orTimeout(timeoutMs, TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
+      if (forwarded.remove(id) != null && e instanceof java.util.concurrent.TimeoutException) {
+        metrics.forwardedProposals.labelValues("failed").inc();
+      }
+    });
     metrics.proposals.inc();
     transport.send(new RaftMessage.ForwardProposal(config.nodeId(), leader, term, id, command));
     return f;
@@ -308,6 +312,7 @@ public final class RaftNode implements AutoCloseable {
           "the leader's proposal queue is full (" + config.maxProposalQueue() + " waiting); retry shortly", true));
       return;
     }
+    metrics.forwardedAccepted.inc();
     wake();
   }
 
@@ -317,6 +322,7 @@ public final class RaftNode implements AutoCloseable {
     if (w != null) {
       w.future().completeExceptionally(r.overloaded() ? new OverloadedException(r.reason())
           : new NotLeaderException(null, r.reason()));
+      metrics.forwardedProposals.labelValues("refused").inc();
     }
   }
 
@@ -324,6 +330,7 @@ public final class RaftNode implements AutoCloseable {
   private void failForwardedBefore(long newTerm) {
     for (Map.Entry<Long, Forwarded> e : forwarded.entrySet()) {
       if (e.getValue().term() < newTerm && forwarded.remove(e.getKey(), e.getValue())) {
+        metrics.forwardedProposals.labelValues("failed").inc();
         e.getValue().future().completeExceptionally(new NotLeaderException(core.leaderId(),
             "the leader changed (term " + newTerm + ") before the forwarded write was applied here; its outcome is unknown"));
       }
@@ -1131,6 +1138,7 @@ public final class RaftNode implements AutoCloseable {
             Forwarded w = forwarded.remove(e.originId());
             if (w != null) {
               w.future().complete(results.get(i));
+              metrics.forwardedProposals.labelValues("applied").inc();
             }
           }
           Proposal p = pending.remove(e.index());
@@ -1186,6 +1194,7 @@ public final class RaftNode implements AutoCloseable {
       Forwarded w = forwarded.remove(id);
       if (w != null) {
         w.future().completeExceptionally(e);
+        metrics.forwardedProposals.labelValues("failed").inc();
       }
     }
   }
