@@ -156,6 +156,23 @@ class ClusterCliIT {
     assertEquals(2, acked.get("offsets").size(), "two offsets: " + acked);
     say("produced through follower %s: %s", viaFollower, acked);
 
+    // ---- a follower that knows the topic proposes a produce itself (over the peer transport, not
+    // an HTTP re-post: no X-Dsync-Served-By) and answers once it applied it: read-your-writes on it
+    awaitTrue(CATCH_UP_TIMEOUT, viaFollower + " has applied topic 'before'",
+        () -> tryGetJson(follower, "/v1/topics/before") != null);
+    HttpResponse<String> own = http.send(HttpRequest.newBuilder(follower.resolve("/v1/topics/before/records"))
+        .timeout(REQUEST_TIMEOUT).header("Content-Type", "application/json")
+        .POST(HttpRequest.BodyPublishers.ofString("{\"records\":[{\"key\":\"k3\",\"value\":\"three\"}]}")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, own.statusCode(), own.body());
+    assertTrue(own.headers().firstValue("X-Dsync-Served-By").isEmpty(),
+        "proposed by the follower itself, not re-posted to the leader's gateway");
+    JsonNode at = JSON.readTree(own.body()).get("offsets").get(0);
+    JsonNode page = getJson(follower, "/v1/topics/before/partitions/" + at.get("partition").asInt()
+        + "/records?offset=" + at.get("offset").asLong() + "&max_records=1");
+    assertEquals("three", page.get("records").get(0).get("value").asText(),
+        "the follower serves the record it acknowledged at once (local read): " + page);
+
     // ---- SIGKILL one follower; status shows it down
     long victimPid = pids.get(victim);
     sigkill(victimPid, victim);
