@@ -41,6 +41,18 @@ import java.util.TreeMap;
  *     behind catches up from the log rather than a snapshot (default 1000)
  * @param addresses the bootstrap members' {@code [raftAddress, httpAddress]} by id (may be
  *     partial or empty); written into the first config entry so that nodes added later learn them
+ * @param maxStableReadBytes the most entry bytes (by {@link Entry#approximateBytes()}) a leader
+ *     reads from the stable log, i.e. from disk, to build AppendEntries for followers that lag
+ *     behind its in-memory entries, per driver cycle: between two {@link RaftCore#ready()} calls,
+ *     which in {@link RaftNode} is one batch of inputs (default 4 MiB, at least 1 KiB). Those
+ *     reads run on the Raft thread; without this bound one catching-up follower in REPLICATE
+ *     could have {@code maxInflightAppends * maxAppendBytes} (64 MiB by default) read in one
+ *     cycle while heartbeats and the leader's own appends wait. A cycle may go over by one entry
+ *     (an AppendEntries always carries at least one); entries still in memory are not counted.
+ *     The follower's catch-up resumes on its next response or the leader's next tick. etcd bounds
+ *     the same traffic per message and per follower ({@code MaxSizePerMsg},
+ *     {@code MaxInflightMsgs}, {@code MaxInflightBytes}); this caps the leader's disk reads
+ *     across all followers
  */
 public record RaftConfig(
     String nodeId,
@@ -57,7 +69,11 @@ public record RaftConfig(
     int maxInflightAppends,
     long compactLogBytes,
     long compactTrailingEntries,
-    Map<String, List<String>> addresses) {
+    Map<String, List<String>> addresses,
+    long maxStableReadBytes) {
+
+  /** The default of {@link #maxStableReadBytes()}: 4 MiB. */
+  public static final long DEFAULT_MAX_STABLE_READ_BYTES = 4L << 20;
 
   /**
    * @throws IllegalArgumentException on any unsafe or meaningless combination
@@ -89,6 +105,19 @@ public record RaftConfig(
     if (compactLogBytes < 1 || compactTrailingEntries < 0) {
       throw new IllegalArgumentException("compactLogBytes must be >= 1 and compactTrailingEntries >= 0");
     }
+    if (maxStableReadBytes < 1024) {
+      throw new IllegalArgumentException("maxStableReadBytes must be >= 1 KiB");
+    }
+  }
+
+  /** With {@link #maxStableReadBytes()} at its default (4 MiB). */
+  public RaftConfig(String nodeId, List<String> voters, long tickMs, int electionTicks, int heartbeatTicks,
+      int maxProposalQueue, long maxBatchBytes, int maxApplyQueue, boolean preVote, boolean checkQuorum,
+      long maxAppendBytes, int maxInflightAppends, long compactLogBytes, long compactTrailingEntries,
+      Map<String, List<String>> addresses) {
+    this(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes, maxApplyQueue,
+        preVote, checkQuorum, maxAppendBytes, maxInflightAppends, compactLogBytes, compactTrailingEntries, addresses,
+        DEFAULT_MAX_STABLE_READ_BYTES);
   }
 
   /** Without bootstrap addresses. */
@@ -110,15 +139,17 @@ public record RaftConfig(
   /** @return a copy with other compaction settings (tests use tiny ones) */
   public RaftConfig withCompaction(long logBytes, long trailingEntries) {
     return new RaftConfig(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes,
-        maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, logBytes, trailingEntries, addresses);
+        maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, logBytes, trailingEntries, addresses,
+        maxStableReadBytes);
   }
 
   /** @return a copy with these bootstrap addresses ({@code id -> [raftAddress, httpAddress]}) */
   public RaftConfig withAddresses(Map<String, List<String>> newAddresses) {
     return new RaftConfig(nodeId, voters, tickMs, electionTicks, heartbeatTicks, maxProposalQueue, maxBatchBytes,
         maxApplyQueue, preVote, checkQuorum, maxAppendBytes, maxInflightAppends, compactLogBytes,
-        compactTrailingEntries, newAddresses);
+        compactTrailingEntries, newAddresses, maxStableReadBytes);
   }
+
 
   /** @return the bootstrap configuration: {@link #voters()} with {@link #addresses()} */
   public Membership bootstrapMembership() {

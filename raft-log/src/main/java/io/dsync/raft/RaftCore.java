@@ -34,7 +34,9 @@ import java.util.TreeSet;
  *
  * <p>Log layout: entries up to {@link #stableIndex()} are on disk (read through
  * {@link StableLog}); every entry after the last one handed out for apply is also kept in memory,
- * so applying never reads the disk.
+ * so applying never reads the disk. Only a leader sending to a follower that lags behind the
+ * in-memory entries reads them back, at most {@link RaftConfig#maxStableReadBytes()} per
+ * {@link #ready()} cycle, so that one catch-up cannot hold up the driver thread.
  *
  * <p>Not thread-safe: one driver thread owns it.
  */
@@ -144,6 +146,12 @@ public final class RaftCore {
   }
   private final List<String> snapshotRequests = new ArrayList<>();
   private List<RaftMessage> outbox = new ArrayList<>();
+  /**
+   * Entry bytes the leader may still read from {@link #stable} for AppendEntries before the next
+   * {@link #ready()}, which refills it to {@link RaftConfig#maxStableReadBytes()}. Goes below zero
+   * by less than one entry: a read that starts within the budget returns at least one entry.
+   */
+  private long stableReadBudget;
 
   private int electionElapsed;
   private int heartbeatElapsed;
@@ -170,6 +178,12 @@ public final class RaftCore {
     int stalledHeartbeats;
     /** Last index of each AppendEntries in flight (REPLICATE only), oldest first. */
     final java.util.ArrayDeque<Long> inflight = new java.util.ArrayDeque<>();
+    /**
+     * Whether the last {@code sendAppend} stopped only because the disk-read budget was spent:
+     * the leader's next tick sends again, so a follower with nothing in flight (no response to
+     * wait for) still catches up.
+     */
+    boolean readDeferred;
 
     Progress(long next) {
       this.next = next;
@@ -244,6 +258,7 @@ public final class RaftCore {
         }
     }
     applyMembership(configs.lastEntry().getValue());
+    stableReadBudget = config.maxStableReadBytes();
     // Stamps never go back, across restarts too: start from the last entry, in memory or not.
     Entry last = mem.isEmpty() ? (stableIndex > 0 ? stable.entry(stableIndex) : null) : mem.get(mem.size() - 1);
     if (last != null) {
@@ -327,6 +342,13 @@ public final class RaftCore {
     }
     if (heartbeatElapsed == 0) {
       maybePromoteLearner();
+    }
+    // Catch-up cut short by the disk-read budget resumes at the latest here (a response from the
+    // follower resumes it earlier, but one with nothing in flight sends none).
+    for (Map.Entry<String, Progress> e : progress.entrySet()) {
+      if (e.getValue().readDeferred) {
+        sendAppend(e.getKey());
+      }
     }
   }
 
@@ -515,9 +537,12 @@ public final class RaftCore {
 
   /**
    * Collects the work for the driver. Call {@link #advance(Ready)} once it is done, before any
-   * other input.
+   * other input. Also starts a new driver cycle for the leader's disk reads: the inputs stepped
+   * between two calls share {@link RaftConfig#maxStableReadBytes()} bytes of entries read back
+   * from the stable log for lagging followers.
    */
   public Ready ready() {
+    stableReadBudget = config.maxStableReadBytes();
     HardState hs = currentHardState();
     // Entries never share a Ready with a snapshot's last chunk: they are persisted after it.
     boolean installing = pendingChunk != null && pendingChunk.last();
@@ -814,10 +839,14 @@ public final class RaftCore {
    * Sends what the follower lacks, as flow control allows: in PROBE one message at a time until
    * the follower answers; in REPLICATE optimistically (pipelined), up to
    * {@link RaftConfig#maxInflightAppends()} messages of at most {@link RaftConfig#maxAppendBytes()}
-   * each (etcd's {@code tracker.Progress} states).
+   * each (etcd's {@code tracker.Progress} states). Entries no longer in memory are read from disk
+   * only while {@link #stableReadBudget} lasts; past it the follower is marked
+   * {@link Progress#readDeferred} and served again on its next response or the next tick. Only
+   * the timing of messages changes: what is sent, and every safety check, is as before.
    */
   private void sendAppend(String peer) {
     Progress pr = progress.get(peer);
+    pr.readDeferred = false;
     while (true) {
       if (pr.state == ProgressState.SNAPSHOT) {
         return; // the driver is streaming a snapshot; appends resume once it is installed
@@ -836,7 +865,21 @@ public final class RaftCore {
         return;
       }
       long prev = pr.next - 1;
-      List<Entry> entries = pr.next <= lastIndex() ? entriesFrom(pr.next, config.maxAppendBytes()) : List.of();
+      List<Entry> entries;
+      if (pr.next > lastIndex()) {
+        entries = List.of();
+      } else if (pr.next >= memFrom) {
+        entries = entriesFrom(pr.next, config.maxAppendBytes());
+      } else {
+        if (stableReadBudget <= 0) {
+          pr.readDeferred = true; // resumed by the next response or tick, after ready() refills
+          return;
+        }
+        entries = entriesFrom(pr.next, Math.min(config.maxAppendBytes(), stableReadBudget));
+        for (Entry e : entries) {
+          stableReadBudget -= e.approximateBytes();
+        }
+      }
       outbox.add(new AppendEntries(id, peer, term, prev, termAt(prev), entries, commitIndex));
       if (pr.state == ProgressState.PROBE) {
         pr.probeSent = true;
