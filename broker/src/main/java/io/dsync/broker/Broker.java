@@ -304,8 +304,8 @@ public final class Broker implements AutoCloseable {
       String key = records.get(i).key();
       assigned[i] = key == null ? Math.floorMod(roundRobin.getAndIncrement(), partitions) : ring.memberFor(key);
     }
-    return (List<RecordPosition>) write(CommandCodec.produce(topic, assigned, priorities, encoded, producerId, sequence),
-        true);
+    return (List<RecordPosition>) write(
+        CommandCodec.produce(topic, v.meta().getId(), assigned, priorities, encoded, producerId, sequence), true);
   }
 
   private void validate(RecordIn r, int i) {

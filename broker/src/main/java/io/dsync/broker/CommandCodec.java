@@ -132,7 +132,18 @@ public final class CommandCodec {
    */
   public static byte[] produce(String topic, int[] partitions, int[] priorities, List<byte[]> records,
       String producerId, long sequence) {
-    Produce.Builder p = Produce.newBuilder().setTopic(topic);
+    return produce(topic, 0, partitions, priorities, records, producerId, sequence);
+  }
+
+  /**
+   * The same as {@link #produce(String, int[], int[], List, String, long)} for the topic
+   * incarnation {@code topicId} (apply refuses it for another incarnation of the name).
+   *
+   * @param topicId the id of the topic the records were placed for, or 0 for unchecked
+   */
+  public static byte[] produce(String topic, long topicId, int[] partitions, int[] priorities, List<byte[]> records,
+      String producerId, long sequence) {
+    Produce.Builder p = Produce.newBuilder().setTopic(topic).setTopicId(topicId);
     if (producerId != null) {
       p.setProducerId(producerId).setSequence(sequence);
     }

@@ -436,6 +436,11 @@ public final class TopicsStateMachine implements StateMachine {
     if (v == null) {
       return new BrokerException(ErrorKind.NOT_FOUND, "topic '" + c.getTopic() + "' does not exist");
     }
+    if (c.getTopicId() != 0 && c.getTopicId() != v.meta().getId()) {
+      // A follower that lagged placed the records for a deleted incarnation of this topic name.
+      return new BrokerException(ErrorKind.CONFLICT, "topic '" + c.getTopic()
+          + "' was deleted and created again while this batch was on its way; nothing was appended, retry");
+    }
     int n = c.getRecordsCount();
     for (int i = 0; i < n; i++) {
       int p = c.getPartitions(i);

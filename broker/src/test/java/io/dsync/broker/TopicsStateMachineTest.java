@@ -174,6 +174,29 @@ class TopicsStateMachineTest {
     assertEquals(recreate.index(), s.state().lastApplied());
   }
 
+  // Proves a batch placed for a deleted incarnation of a topic name (a lagging follower's view)
+  // is refused by apply and appends nothing, while the current incarnation's id is accepted.
+  @Test
+  void aProducePlacedForAnEarlierIncarnationOfTheTopicIsRefused() {
+    NodeStorage s = open("a");
+    TopicsStateMachine sm = machine(s);
+    Log log = new Log();
+    Entry first = log.normal(CommandCodec.createTopic(topic("t", 4)));
+    one(sm, first);
+    one(sm, log.normal(CommandCodec.deleteTopic("t")));
+    Entry second = log.normal(CommandCodec.createTopic(topic("t", 2)));
+    one(sm, second);
+    List<byte[]> records = List.of(CommandCodec.encodeRecord(
+        new RecordIn("k", "v".getBytes(UTF_8), false, List.of(), 0)));
+
+    assertError(ErrorKind.CONFLICT, one(sm, log.normal(
+        CommandCodec.produce("t", first.index(), new int[] {1}, new int[] {0}, records, null, 0))));
+    assertEquals(List.of(new PartitionInfo(0, 0, 0), new PartitionInfo(1, 0, 0)), partitions(sm, "t"),
+        "nothing appended");
+    assertEquals(List.of(new RecordPosition(1, 0)), one(sm, log.normal(
+        CommandCodec.produce("t", second.index(), new int[] {1}, new int[] {0}, records, null, 0))));
+  }
+
   @Test
   void produceAssignsContiguousOffsetsPerPartition() {
     NodeStorage s = open("a");
