@@ -184,6 +184,8 @@ public final class RaftCore {
      * wait for) still catches up.
      */
     boolean readDeferred;
+    /** The highest commit index a message to this follower carried (for {@link #broadcastCommit}). */
+    long commitSent;
 
     Progress(long next) {
       this.next = next;
@@ -532,7 +534,22 @@ public final class RaftCore {
         || !readStates.isEmpty()
         || !currentHardState().equals(savedHardState)
         || lastIndex() > stableIndex
-        || Math.min(commitIndex, stableIndex) > appliedHandedOut;
+        || Math.min(commitIndex, stableIndex) > appliedHandedOut
+        || commitToBroadcast();
+  }
+
+  /** @return whether a follower has not been told of a commit it could learn ({@link #broadcastCommit}) */
+  private boolean commitToBroadcast() {
+    if (role != Role.LEADER) {
+      return false;
+    }
+    for (Map.Entry<String, Progress> e : progress.entrySet()) {
+      Progress pr = e.getValue();
+      if (!e.getKey().equals(id) && Math.min(commitIndex, pr.match) > pr.commitSent) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -543,6 +560,9 @@ public final class RaftCore {
    */
   public Ready ready() {
     stableReadBudget = config.maxStableReadBytes();
+    if (role == Role.LEADER) {
+      broadcastCommit();
+    }
     HardState hs = currentHardState();
     // Entries never share a Ready with a snapshot's last chunk: they are persisted after it.
     boolean installing = pendingChunk != null && pendingChunk.last();
@@ -566,6 +586,41 @@ public final class RaftCore {
     readStates.clear();
     return new Ready(hs.equals(savedHardState) ? null : hs, stableIndex + 1, toPersist, msgs, toApply, chunk,
         snapshots, reads);
+  }
+
+  /**
+   * Tells followers at once when the commit index moved past what they were last told, as etcd's
+   * leader does after a commit (a {@link Heartbeat} carrying {@code min(commit, match)}), unless a
+   * message already in this batch carries it. Without it, a follower learned of a commit only
+   * with the next append or heartbeat (up to a heartbeat interval later), and a client waiting on
+   * a follower (a forwarded proposal answers once the follower applied it; follower reads) waited
+   * that long too.
+   */
+  private void broadcastCommit() {
+    Map<String, Long> carried = new java.util.HashMap<>();
+    for (RaftMessage m : outbox) {
+      long c = switch (m) {
+        case AppendEntries ae -> Math.min(ae.leaderCommit(),
+            ae.entries().isEmpty() ? ae.prevLogIndex() : ae.entries().getLast().index());
+        case Heartbeat hb -> hb.commit();
+        default -> -1;
+      };
+      if (c >= 0) {
+        carried.merge(m.to(), c, Math::max);
+      }
+    }
+    for (Map.Entry<String, Progress> e : progress.entrySet()) {
+      if (e.getKey().equals(id)) {
+        continue;
+      }
+      Progress pr = e.getValue();
+      pr.commitSent = Math.max(pr.commitSent, carried.getOrDefault(e.getKey(), -1L));
+      long c = Math.min(commitIndex, pr.match);
+      if (c > pr.commitSent) {
+        outbox.add(new Heartbeat(id, e.getKey(), term, c, 0));
+        pr.commitSent = c;
+      }
+    }
   }
 
   /**

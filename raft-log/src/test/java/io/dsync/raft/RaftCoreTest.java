@@ -411,6 +411,52 @@ class RaftCoreTest {
     }
   }
 
+  // Proves followers learn a commit in the leader's very next Ready, without waiting for a
+  // heartbeat tick (etcd's commit broadcast), and that a follower already told by a message in
+  // the same Ready gets no second one.
+  @Test
+  void followersLearnACommitAtOnceWithoutWaitingForAHeartbeat() {
+    java.util.Map<String, Driven> nodes = new java.util.TreeMap<>();
+    for (String id : List.of("n1", "n2", "n3")) {
+      nodes.put(id, fresh(classic(id)));
+    }
+    Driven n1 = nodes.get("n1");
+    for (int i = 0; i < 40 && n1.core.role() != Role.CANDIDATE; i++) {
+      n1.core.tick(100 + i);
+    }
+    List<RaftMessage> out = n1.drain();
+    for (int i = 0; i < 10 && !out.isEmpty(); i++) {
+      out = deliver(nodes, out); // election, the no-op, its commit: all without another tick
+    }
+    assertEquals(Role.LEADER, n1.core.role());
+    long noop = n1.core.lastIndex();
+    assertEquals(noop, n1.core.commitIndex());
+    for (String f : List.of("n2", "n3")) {
+      assertEquals(noop, nodes.get(f).core.commitIndex(), f + " learned the no-op's commit without a tick");
+    }
+
+    n1.core.propose(commands("x"), 200);
+    List<RaftMessage> appends = n1.drain();
+    List<RaftMessage> responses = deliver(java.util.Map.of("n2", nodes.get("n2"), "n3", nodes.get("n3")), appends);
+    n1.core.step(responses.get(0)); // one response is a majority with the leader: "x" commits
+    List<RaftMessage> sent = n1.drain();
+    assertEquals(noop + 1, n1.core.commitIndex());
+    String acked = responses.get(0).from();
+    assertEquals(List.of(new RaftMessage.Heartbeat("n1", acked, n1.core.term(), noop + 1, 0)),
+        sent.stream().filter(m -> m.to().equals(acked)).toList(),
+        "the follower that holds the entry is told of its commit at once");
+    assertTrue(sent.stream().noneMatch(m -> !m.to().equals(acked) && m instanceof RaftMessage.Heartbeat),
+        "the other follower's match is behind: min(commit, match) tells it nothing new yet");
+    n1.core.step(responses.get(1));
+    List<RaftMessage> second = n1.drain();
+    String other = responses.get(1).from();
+    assertEquals(List.of(new RaftMessage.Heartbeat("n1", other, n1.core.term(), noop + 1, 0)), second,
+        "once it acknowledges, it is told too, once");
+    deliver(nodes, second);
+    assertEquals(noop + 1, nodes.get(other).core.commitIndex());
+    assertTrue(n1.drain().isEmpty(), "nothing more to say without new entries or ticks");
+  }
+
   /** {@code n} term-1 entries of {@code size} bytes each, indexes 1..n. */
   private static MemoryStableLog diskOf(int n, int size) {
     List<Entry> entries = new ArrayList<>();
