@@ -9,9 +9,10 @@
 #                          CPU milliseconds per 1,000 records of the PIDs together
 #
 # From /proc/PID/stat (utime + stime, fields 14 and 15, in clock ticks) and /proc/stat's cpu line.
-# A PID that has exited counts as what it last showed.
+# A PID that has exited by the report is printed as such and not counted (its CPU time is gone
+# with it); the bench scripts report before they stop the nodes.
 
-_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo -1; }
 _cpu_machine() { awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat; }
 
 declare -gA _cpu_pids _cpu_start _cpu_machine_start _cpu_t0
@@ -29,6 +30,10 @@ cpu_report() {
     hz="$(getconf CLK_TCK)"
     for pid in ${_cpu_pids[$name]}; do
         now="$(_cpu_ticks "$pid")"
+        if (( now < 0 || ${_cpu_start[$name.$pid]} < 0 )); then
+            echo "CPU pid $pid: exited, not counted"
+            continue
+        fi
         ticks+="$pid $(( now - ${_cpu_start[$name.$pid]} ))"$'\n'
     done
     t1="$(date +%s%3N)"

@@ -119,7 +119,12 @@ set +m
 rc=0
 wait "$load_pgid" || rc=$?
 load_pgid=""
-# the node's CPU over the load (Gatling's start-up included; the node idles through it)
+# the node's CPU over the load (Gatling's start-up included; the node idles through it); tee runs
+# in a process substitution nobody waits for: give it up to 5 s to write the summary line
+for (( i = 0; i < 50; i++ )); do
+    grep -q 'records acknowledged' "$work/gatling.out" 2>/dev/null && break
+    sleep 0.1
+done
 records="$(sed -n 's/.* OK requests, \([0-9]*\) records acknowledged.*/\1/p' "$work/gatling.out" | tail -n 1)"
 cpu_report load "${records:-0}"
 exit "$rc"

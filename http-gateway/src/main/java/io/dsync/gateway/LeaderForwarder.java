@@ -23,6 +23,12 @@ import java.util.concurrent.Executors;
  */
 final class LeaderForwarder implements AutoCloseable {
   static final String FORWARDED_BY = "X-Dsync-Forwarded-By";
+  /**
+   * A follower further behind than this many committed entries (restarted, catching up) does not
+   * propose a write itself: it would answer only once it applied the entry, possibly after the
+   * client's timeout; the leader's gateway answers instead (HTTP forward).
+   */
+  static final long MAX_APPLY_LAG_TO_PROPOSE_HERE = 256;
 
   private final NodeConfig config;
   private final Broker broker;
@@ -54,8 +60,9 @@ final class LeaderForwarder implements AutoCloseable {
   /**
    * Wraps a write a follower can propose itself ({@code Broker.produce}: the command goes to the
    * leader over the peer transport, not HTTP, and the follower answers once it applied the entry):
-   * run it here on the leader, on a single node, or on a follower that knows a leader and for which
-   * {@code servableHere} holds (e.g. it has applied the topic already); else as {@link
+   * run it here on the leader, on a single node, or on a follower that knows a leader, keeps up
+   * ({@link #MAX_APPLY_LAG_TO_PROPOSE_HERE}) and for which {@code servableHere} holds (e.g. it has
+   * applied the topic already); else as {@link
    * #writes(Handler)} (forward the HTTP request to the leader, or 503).
    *
    * @param write the handler
@@ -66,7 +73,8 @@ final class LeaderForwarder implements AutoCloseable {
     Handler viaLeader = writes(write, false);
     return ctx -> {
       if (config.peers().isEmpty() || broker.isLeader()
-          || (ctx.header(FORWARDED_BY) == null && broker.raft().leaderId() != null && servableHere.test(ctx))) {
+          || (ctx.header(FORWARDED_BY) == null && broker.raft().leaderId() != null
+              && broker.raft().applyLag() <= MAX_APPLY_LAG_TO_PROPOSE_HERE && servableHere.test(ctx))) {
         write.handle(ctx);
         return;
       }

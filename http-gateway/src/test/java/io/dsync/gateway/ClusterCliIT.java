@@ -160,6 +160,8 @@ class ClusterCliIT {
     // an HTTP re-post: no X-Dsync-Served-By) and answers once it applied it: read-your-writes on it
     awaitTrue(CATCH_UP_TIMEOUT, viaFollower + " has applied topic 'before'",
         () -> tryGetJson(follower, "/v1/topics/before") != null);
+    assertEquals("follower", getJson(follower, "/v1/cluster/status").get("role").asText(),
+        viaFollower + " must still follow: a leader adds no X-Dsync-Served-By either");
     HttpResponse<String> own = http.send(HttpRequest.newBuilder(follower.resolve("/v1/topics/before/records"))
         .timeout(REQUEST_TIMEOUT).header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString("{\"records\":[{\"key\":\"k3\",\"value\":\"three\"}]}")).build(),

@@ -120,6 +120,8 @@ public final class RaftCore {
   private long memFrom;
   private long stableIndex;
   private long commitIndex;
+  /** The highest commit index a leader's AppendEntries named (unclamped), for {@link #leaderCommit()}. */
+  private long leaderCommitSeen;
   private long appliedHandedOut;
 
   private final Map<String, Progress> progress = new TreeMap<>();
@@ -703,6 +705,16 @@ public final class RaftCore {
     return commitIndex;
   }
 
+  /**
+   * @return the leader's commit index as far as this node knows: its own on the leader; on a
+   *     follower the highest one an AppendEntries carried (before clamping to this node's log), so
+   *     {@code leaderCommit() - applied} tells how far behind the cluster this node is. Commit
+   *     indexes never go back, so it needs no reset at a term change.
+   */
+  public long leaderCommit() {
+    return Math.max(commitIndex, leaderCommitSeen);
+  }
+
   /** @return the index of the last entry, durable or not */
   public long lastIndex() {
     return memFrom + mem.size() - 1;
@@ -947,6 +959,7 @@ public final class RaftCore {
   }
 
   private void handleAppendEntries(AppendEntries ae) {
+    leaderCommitSeen = Math.max(leaderCommitSeen, ae.leaderCommit());
     becomeFollowerOf(ae.from());
     long prev = ae.prevLogIndex();
     boolean matches = prev <= commitIndex || (prev <= lastIndex() && termAt(prev) == ae.prevLogTerm());

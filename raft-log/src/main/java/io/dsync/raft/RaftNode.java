@@ -34,8 +34,13 @@ import org.slf4j.LoggerFactory;
  * {@link OverloadedException}; a full apply queue blocks the Raft thread, which then stops
  * draining proposals, so the proposal queue fills and refuses. Memory stays bounded.
  *
- * <p>Thread safety: {@link #propose}, {@link #readIndex}, {@link #transferLeadership},
- * {@link #onApplied}, the status getters and {@link #close()} may be called from any thread.
+ * <p>A follower's {@link #proposeAnywhere} sends the command to the leader over the transport
+ * and completes when this node applies the entry the leader appended for it (etcd's forwarded
+ * {@code MsgProp}).
+ *
+ * <p>Thread safety: {@link #propose}, {@link #proposeAnywhere}, {@link #readIndex},
+ * {@link #transferLeadership}, {@link #onApplied}, the status getters and {@link #close()} may be
+ * called from any thread.
  */
 public final class RaftNode implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(RaftNode.class);
@@ -67,6 +72,7 @@ public final class RaftNode implements AutoCloseable {
   private volatile long term;
   private volatile String leaderId;
   private volatile long commitIndex;
+  private volatile long leaderCommit;
   private volatile long lastIndex;
   private volatile long appliedIndex;
   private volatile Map<String, Long> matchIndexes = Map.of();
@@ -275,6 +281,9 @@ public final class RaftNode implements AutoCloseable {
    */
   public CompletableFuture<Object> proposeAnywhere(byte[] command, long timeoutMs) {
     checkRunning();
+    // Term before leader: publishStatus writes them the other way round, so a leader read here is
+    // never older than the term (an old term with a new leader is refused by the leader's check).
+    long t = term;
     String leader = leaderId;
     if (role == Role.LEADER || leader == null || leader.equals(config.nodeId())) {
       return propose(command);
@@ -286,23 +295,27 @@ public final class RaftNode implements AutoCloseable {
     }
     long id = forwardIds.incrementAndGet();
     CompletableFuture<Object> f = new CompletableFuture<>();
-    forwarded.put(id, new Forwarded(f, term));
+    forwarded.put(id, new Forwarded(f, t));
     f.orTimeout(timeoutMs, TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
       if (forwarded.remove(id) != null && e instanceof java.util.concurrent.TimeoutException) {
         metrics.forwardedProposals.labelValues("failed").inc();
       }
     });
     metrics.proposals.inc();
-    transport.send(new RaftMessage.ForwardProposal(config.nodeId(), leader, term, id, command));
+    transport.send(new RaftMessage.ForwardProposal(config.nodeId(), leader, t, id, command));
     return f;
   }
 
   /** On the transport's thread: a follower's proposal; queue it if this node leads, else refuse. */
   private void acceptForwarded(RaftMessage.ForwardProposal fp) {
-    if (role != Role.LEADER || !running) {
+    Membership m = membership;
+    if (role != Role.LEADER || !running || fp.term() != term || m == null || !m.members().containsKey(fp.from())) {
+      // Not leading, or the sender knew another term (it failed or will fail this proposal at its
+      // term change: appending it now would only widen the window of an unknown outcome), or the
+      // sender is not a member (it would never apply the entry, so it could never answer).
       transport.send(new RaftMessage.ForwardRejected(config.nodeId(), fp.from(), term, fp.id(),
-          "node " + config.nodeId() + " is not the leader" + (leaderId == null ? "" : "; the leader is " + leaderId),
-          false));
+          "node " + config.nodeId() + " is not the leader of term " + fp.term()
+              + (leaderId == null ? "" : "; the leader is " + leaderId), false));
       return;
     }
     Proposal p = new Proposal(fp.command(), new CompletableFuture<>(), new long[1], fp.from(), fp.id());
@@ -500,6 +513,15 @@ public final class RaftNode implements AutoCloseable {
   /** @return the commit index */
   public long commitIndex() {
     return commitIndex;
+  }
+
+  /**
+   * @return how many committed entries this node has yet to apply, as far as it knows the
+   *     leader's commit index ({@link RaftCore#leaderCommit()}): 0 on a node that keeps up; large
+   *     on one that restarted or catches up. Thread-safe (published by the Raft thread).
+   */
+  public long applyLag() {
+    return Math.max(0, leaderCommit - appliedIndex);
   }
 
   /** @return the applied index: every entry up to it is in the state machines */
@@ -789,6 +811,7 @@ public final class RaftNode implements AutoCloseable {
     term = core.term();
     leaderId = core.leaderId();
     commitIndex = core.commitIndex();
+    leaderCommit = core.leaderCommit();
     lastIndex = core.lastIndex();
     matchIndexes = core.matchIndexes();
     if (termChanged && !forwarded.isEmpty()) {
@@ -1010,6 +1033,16 @@ public final class RaftNode implements AutoCloseable {
           p.future.completeExceptionally(
               new NotLeaderException(null, "replaced by a snapshot from the leader; the outcome is unknown"));
         }
+      }
+    }
+    // Likewise forwarded proposals: an entry inside the snapshot is never applied here, so its
+    // result never comes; one after it may still be, but which is which is not known.
+    for (Long id : new ArrayList<>(forwarded.keySet())) {
+      Forwarded w = forwarded.remove(id);
+      if (w != null) {
+        w.future().completeExceptionally(
+            new NotLeaderException(null, "this node installed a snapshot from the leader; the outcome is unknown"));
+        metrics.forwardedProposals.labelValues("failed").inc();
       }
     }
     lastHandedToApply = m.getIndex();

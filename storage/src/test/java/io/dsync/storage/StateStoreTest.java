@@ -139,6 +139,14 @@ class StateStoreTest {
       java.nio.file.Files.deleteIfExists(probe);
     }
     assertEquals(direct, storage.directIo());
+    // What RocksDB itself runs with: the OPTIONS file it writes at open.
+    String options;
+    try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(dir)) {
+      Path latest = files.filter(f -> f.getFileName().toString().startsWith("OPTIONS-")).sorted().reduce((a, b) -> b)
+          .orElseThrow();
+      options = java.nio.file.Files.readString(latest);
+    }
+    assertTrue(options.contains("use_direct_io_for_flush_and_compaction=" + direct), "RocksDB's OPTIONS file");
     fill(state().column("sm_b"), 0, 50, 4096, 7); // blob-sized values (>= 512 B) go to blob files
     storage.flush();
     reopen(A, B);
