@@ -42,6 +42,18 @@ import org.rocksdb.WriteOptions;
  * single-writer expectations. {@link #close()} must be called once, after every user stopped.
  */
 public final class NodeStorage implements AutoCloseable {
+  /**
+   * Blob GC on blob-valued state families relocates the live blobs of the oldest this-fraction of
+   * blob files when a compaction meets them. RocksDB's default, 0.25, cost 44 % of single-node
+   * produce throughput when nothing is deleted (60 s runs, alternating: 46,100 records/s against
+   * 82,800 / 79,400 with GC off and 78,800 at 0.05), relocating the same live records again and
+   * again. 0.05 keeps the oldest files — where retention's garbage is — collected. Limit (of any
+   * cutoff below 1): expired records in younger files that share them with records of a topic
+   * kept longer are reclaimed only once those files are among the oldest; separating records by
+   * topic (their own blob files) is the real fix.
+   */
+  static final double RECORDS_BLOB_GC_AGE_CUTOFF = 0.05;
+
   static final String LOG_CF = "raft_log";
   static final String META_CF = "raft_meta";
   static final String SM_META_CF = "sm_meta";
@@ -151,7 +163,7 @@ public final class NodeStorage implements AutoCloseable {
    * the order it was written, so whole blob files become garbage and RocksDB drops them without
    * relocating anything. Blob-valued state families (records) keep it on: one blob file holds
    * records of every topic flushed together, and topics with different retention (or none)
-   * would otherwise pin each other's space forever.
+   * would otherwise pin each other's space forever; see {@link #RECORDS_BLOB_GC_AGE_CUTOFF}.
    */
   private ColumnFamilyOptions logColumnFamilyOptions(StorageOptions options) {
     return columnFamilyOptions(options, false)
@@ -175,7 +187,8 @@ public final class NodeStorage implements AutoCloseable {
       o.setEnableBlobFiles(true)
           .setMinBlobSize(512)
           .setBlobCompressionType(CompressionType.LZ4_COMPRESSION)
-          .setEnableBlobGarbageCollection(true);
+          .setEnableBlobGarbageCollection(true)
+          .setBlobGarbageCollectionAgeCutoff(RECORDS_BLOB_GC_AGE_CUTOFF);
     }
     return o;
   }
