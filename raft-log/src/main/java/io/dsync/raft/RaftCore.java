@@ -301,7 +301,7 @@ public final class RaftCore {
       for (Map.Entry<String, Progress> e : progress.entrySet()) {
         Progress pr = e.getValue();
         long ctx = pendingReads.isEmpty() ? 0 : pendingReads.peekLast().context;
-        outbox.add(new Heartbeat(id, e.getKey(), term, Math.min(pr.match, commitIndex), ctx));
+        sendHeartbeat(e.getKey(), pr, ctx);
         // A lost AppendEntries in REPLICATE is noticed when a later one is rejected; if it was
         // the last one, nothing follows: after half an election timeout without progress on
         // what is in flight, fall back to PROBE and resend from the match index.
@@ -468,7 +468,7 @@ public final class RaftCore {
     }
     pendingReads.addLast(new PendingRead(context, commitIndex));
     for (Map.Entry<String, Progress> e : progress.entrySet()) {
-      outbox.add(new Heartbeat(id, e.getKey(), term, Math.min(e.getValue().match, commitIndex), context));
+      sendHeartbeat(e.getKey(), e.getValue(), context);
     }
   }
 
@@ -546,8 +546,7 @@ public final class RaftCore {
       return false;
     }
     for (Map.Entry<String, Progress> e : progress.entrySet()) {
-      Progress pr = e.getValue();
-      if (!e.getKey().equals(id) && Math.min(commitIndex, pr.match) > pr.commitSent) {
+      if (owesCommit(e.getKey(), e.getValue())) {
         return true;
       }
     }
@@ -592,37 +591,32 @@ public final class RaftCore {
 
   /**
    * Tells followers at once when the commit index moved past what they were last told, as etcd's
-   * leader does after a commit (a {@link Heartbeat} carrying {@code min(commit, match)}), unless a
-   * message already in this batch carries it. Without it, a follower learned of a commit only
+   * leader does after a commit (a {@link Heartbeat} carrying {@code min(commit, match)}); every
+   * AppendEntries and heartbeat records what it told ({@code Progress.commitSent}), so a follower
+   * already told in this batch gets nothing more. Without it, a follower learned of a commit only
    * with the next append or heartbeat (up to a heartbeat interval later), and a client waiting on
    * a follower (a forwarded proposal answers once the follower applied it; follower reads) waited
    * that long too.
    */
   private void broadcastCommit() {
-    Map<String, Long> carried = new java.util.HashMap<>();
-    for (RaftMessage m : outbox) {
-      long c = switch (m) {
-        case AppendEntries ae -> Math.min(ae.leaderCommit(),
-            ae.entries().isEmpty() ? ae.prevLogIndex() : ae.entries().getLast().index());
-        case Heartbeat hb -> hb.commit();
-        default -> -1;
-      };
-      if (c >= 0) {
-        carried.merge(m.to(), c, Math::max);
-      }
-    }
     for (Map.Entry<String, Progress> e : progress.entrySet()) {
-      if (e.getKey().equals(id)) {
-        continue;
-      }
       Progress pr = e.getValue();
-      pr.commitSent = Math.max(pr.commitSent, carried.getOrDefault(e.getKey(), -1L));
-      long c = Math.min(commitIndex, pr.match);
-      if (c > pr.commitSent) {
-        outbox.add(new Heartbeat(id, e.getKey(), term, c, 0));
-        pr.commitSent = c;
+      if (owesCommit(e.getKey(), pr)) {
+        sendHeartbeat(e.getKey(), pr, 0);
       }
     }
+  }
+
+  /** @return whether follower {@code peer} could learn a commit no message told it yet */
+  private boolean owesCommit(String peer, Progress pr) {
+    return !peer.equals(id) && Math.min(commitIndex, pr.match) > pr.commitSent;
+  }
+
+  /** Queues a heartbeat carrying {@code min(commit, match)} (§5.3: only entries it holds) and the read context. */
+  private void sendHeartbeat(String peer, Progress pr, long context) {
+    long c = Math.min(pr.match, commitIndex);
+    outbox.add(new Heartbeat(id, peer, term, c, context));
+    pr.commitSent = Math.max(pr.commitSent, c);
   }
 
   /**
@@ -948,6 +942,8 @@ public final class RaftCore {
         }
       }
       outbox.add(new AppendEntries(id, peer, term, prev, termAt(prev), entries, commitIndex));
+      // the follower takes min(commit, last entry sent) from it (§5.3)
+      pr.commitSent = Math.max(pr.commitSent, Math.min(commitIndex, entries.isEmpty() ? prev : entries.getLast().index()));
       if (pr.state == ProgressState.PROBE) {
         pr.probeSent = true;
         return;

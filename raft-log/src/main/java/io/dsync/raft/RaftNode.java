@@ -339,13 +339,15 @@ public final class RaftNode implements AutoCloseable {
     }
   }
 
-  /** On a term change: forwarded proposals of earlier terms have an unknown outcome; say so. */
-  private void failForwardedBefore(long newTerm) {
+  /**
+   * Fails this node's forwarded proposals sent in a term below {@code beforeTerm}
+   * ({@link Long#MAX_VALUE}: all of them) with {@code error}, counting each as failed. Any thread.
+   */
+  private void failForwarded(long beforeTerm, RuntimeException error) {
     for (Map.Entry<Long, Forwarded> e : forwarded.entrySet()) {
-      if (e.getValue().term() < newTerm && forwarded.remove(e.getKey(), e.getValue())) {
+      if (e.getValue().term() < beforeTerm && forwarded.remove(e.getKey(), e.getValue())) {
         metrics.forwardedProposals.labelValues("failed").inc();
-        e.getValue().future().completeExceptionally(new NotLeaderException(core.leaderId(),
-            "the leader changed (term " + newTerm + ") before the forwarded write was applied here; its outcome is unknown"));
+        e.getValue().future().completeExceptionally(error);
       }
     }
   }
@@ -815,7 +817,9 @@ public final class RaftNode implements AutoCloseable {
     lastIndex = core.lastIndex();
     matchIndexes = core.matchIndexes();
     if (termChanged && !forwarded.isEmpty()) {
-      failForwardedBefore(term); // after publishing the new term: a failed caller sees it
+      // after publishing the new term: a failed caller sees it
+      failForwarded(term, new NotLeaderException(leaderId,
+          "the leader changed (term " + term + ") before the forwarded write was applied here; its outcome is unknown"));
     }
     publishMembership();
     metrics.term.set(term);
@@ -1037,14 +1041,8 @@ public final class RaftNode implements AutoCloseable {
     }
     // Likewise forwarded proposals: an entry inside the snapshot is never applied here, so its
     // result never comes; one after it may still be, but which is which is not known.
-    for (Long id : new ArrayList<>(forwarded.keySet())) {
-      Forwarded w = forwarded.remove(id);
-      if (w != null) {
-        w.future().completeExceptionally(
-            new NotLeaderException(null, "this node installed a snapshot from the leader; the outcome is unknown"));
-        metrics.forwardedProposals.labelValues("failed").inc();
-      }
-    }
+    failForwarded(Long.MAX_VALUE,
+        new NotLeaderException(null, "this node installed a snapshot from the leader; the outcome is unknown"));
     lastHandedToApply = m.getIndex();
     stateMachine.restored();
     log.info("node {} installed a snapshot at index {} (term {})", config.nodeId(), m.getIndex(), m.getTerm());
@@ -1223,13 +1221,7 @@ public final class RaftNode implements AutoCloseable {
         q.future.completeExceptionally(e);
       }
     }
-    for (Long id : new ArrayList<>(forwarded.keySet())) {
-      Forwarded w = forwarded.remove(id);
-      if (w != null) {
-        w.future().completeExceptionally(e);
-        metrics.forwardedProposals.labelValues("failed").inc();
-      }
-    }
+    failForwarded(Long.MAX_VALUE, e);
   }
 
   /**

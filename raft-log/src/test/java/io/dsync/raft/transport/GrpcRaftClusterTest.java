@@ -127,6 +127,38 @@ class GrpcRaftClusterTest {
     started.forEach(m -> m.node().start());
   }
 
+  /** Starts every node of {@link #IDS}, connected to each other. */
+  private void startAll() {
+    List<Member> all = new ArrayList<>();
+    for (String id : IDS) {
+      all.add(start(id));
+    }
+    connectAndStart(all);
+  }
+
+  /** Cuts {@code id} off from every other node, both ways; @return the others' ids. */
+  private List<String> isolate(String id) {
+    List<String> others = IDS.stream().filter(o -> !o.equals(id)).toList();
+    members.get(id).transport().isolate(java.util.Set.copyOf(others));
+    for (String o : others) {
+      members.get(o).transport().isolate(java.util.Set.of(id));
+    }
+    return others;
+  }
+
+  /** Heals every cut. */
+  private void healAll() {
+    members.values().forEach(m -> m.transport().heal());
+  }
+
+  /** @return a follower of {@code leader} that knows it leads */
+  private Member followerOf(Member leader) throws InterruptedException {
+    Member follower = members.values().stream().filter(m -> m != leader).findFirst().orElseThrow();
+    String leaderId = leader.node().config().nodeId();
+    await(follower.node().config().nodeId() + " knows the leader", () -> leaderId.equals(follower.node().leaderId()));
+    return follower;
+  }
+
   private static void await(String what, BooleanSupplier condition) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (!condition.getAsBoolean()) {
@@ -189,11 +221,7 @@ class GrpcRaftClusterTest {
 
   @Test
   void threeNodesElectReplicateFailOverAndCatchUpOverGrpc() throws Exception {
-    List<Member> all = new ArrayList<>();
-    for (String id : IDS) {
-      all.add(start(id));
-    }
-    connectAndStart(all);
+    startAll();
 
     propose("a", 30);
     List<String> expected = new ArrayList<>();
@@ -238,19 +266,10 @@ class GrpcRaftClusterTest {
    */
   @Test
   void proposalsOfADeposedLeaderFailWhenANewLeadersShorterLogReplacesThem() throws Exception {
-    List<Member> all = new ArrayList<>();
-    for (String id : IDS) {
-      all.add(start(id));
-    }
-    connectAndStart(all);
+    startAll();
     propose("a", 5);
     Member old = awaitLeader();
-    String oldId = old.node().config().nodeId();
-    List<String> others = IDS.stream().filter(id -> !id.equals(oldId)).toList();
-    old.transport().isolate(java.util.Set.copyOf(others));
-    for (String id : others) {
-      members.get(id).transport().isolate(java.util.Set.of(oldId));
-    }
+    List<String> others = isolate(old.node().config().nodeId());
     long oldLast = old.node().lastIndex();
     List<CompletableFuture<Object>> stranded = new ArrayList<>();
     for (int i = 0; i < 5; i++) { // pipelined beyond anything the majority will write
@@ -260,10 +279,7 @@ class GrpcRaftClusterTest {
     await("the majority elects a new leader", () -> others.stream()
         .anyMatch(id -> members.get(id).node().role() == Role.LEADER));
     // Heal; nobody writes: the new leader's log ends at its no-op, below the stranded indexes.
-    old.transport().heal();
-    for (String id : others) {
-      members.get(id).transport().heal();
-    }
+    healAll();
     for (CompletableFuture<Object> f : stranded) {
       try {
         f.get(20, TimeUnit.SECONDS);
@@ -283,16 +299,11 @@ class GrpcRaftClusterTest {
 
   @Test
   void aFollowerProposesThroughTheLeaderAndAnswersOnceItAppliedTheEntry() throws Exception {
-    List<Member> all = new ArrayList<>();
-    for (String id : IDS) {
-      all.add(start(id));
-    }
-    connectAndStart(all);
+    startAll();
     propose("warm", 1); // a leader that committed in its term, known to the followers
     Member leader = awaitLeader();
-    Member follower = members.values().stream().filter(m -> m != leader).findFirst().orElseThrow();
+    Member follower = followerOf(leader);
     String followerId = follower.node().config().nodeId();
-    await(followerId + " knows the leader", () -> leader.node().config().nodeId().equals(follower.node().leaderId()));
 
     List<CompletableFuture<Object>> futures = new ArrayList<>();
     for (int i = 0; i < 20; i++) { // concurrently in flight: batched by the leader like its own
@@ -316,22 +327,12 @@ class GrpcRaftClusterTest {
 
   @Test
   void aForwardedProposalTheLeaderNeverGotFailsWhenTheTermChanges() throws Exception {
-    List<Member> all = new ArrayList<>();
-    for (String id : IDS) {
-      all.add(start(id));
-    }
-    connectAndStart(all);
+    startAll();
     propose("warm", 1);
     Member leader = awaitLeader();
-    String leaderId = leader.node().config().nodeId();
-    Member follower = members.values().stream().filter(m -> m != leader).findFirst().orElseThrow();
-    await("the follower knows the leader", () -> leaderId.equals(follower.node().leaderId()));
+    Member follower = followerOf(leader);
     long term = follower.node().term();
-    List<String> others = IDS.stream().filter(id -> !id.equals(leaderId)).toList();
-    leader.transport().isolate(java.util.Set.copyOf(others));
-    for (String id : others) {
-      members.get(id).transport().isolate(java.util.Set.of(leaderId));
-    }
+    isolate(leader.node().config().nodeId());
     CompletableFuture<Object> f = follower.node().proposeAnywhere("lost".getBytes(UTF_8), 60_000);
     try {
       f.get(30, TimeUnit.SECONDS); // well below its own 60 s timeout: the new term fails it
@@ -340,10 +341,7 @@ class GrpcRaftClusterTest {
       assertEquals(io.dsync.raft.NotLeaderException.class, e.getCause().getClass(), e.toString());
     }
     assertTrue(follower.node().term() > term, "failed by a term change, not by a timeout");
-    leader.transport().heal();
-    for (String id : others) {
-      members.get(id).transport().heal();
-    }
+    healAll();
     propose("after", 1);
     awaitSameCommands(List.of("warm0", "after0"));
     for (Member m : members.values()) {
